@@ -1,0 +1,148 @@
+//! The handle a service receives: its name, its run number, and the signal to stop.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+/// What a running service knows about itself: its name, which run this is,
+/// and whether the supervisor has asked it to stop.
+///
+/// A service that takes a `Context` is *cooperative*: at shutdown it is told
+/// (through [`cancelled`](Context::cancelled) / [`is_cancelled`](Context::is_cancelled))
+/// and left to clean up until the shutdown timeout. A service without one is
+/// dropped at once (async) or left running until the timeout (blocking).
+///
+/// `Context` is cheap to clone, `Send` and `Sync`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{supervised, Context};
+///
+/// #[supervised(name = "poller", restart = backoff(5, "100ms"))]
+/// async fn poller(ctx: Context) -> std::io::Result<()> {
+///     loop {
+///         tokio::select! {
+///             () = ctx.cancelled() => return Ok(()), // clean up, then return
+///             () = tokio::time::sleep(Duration::from_secs(1)) => {
+///                 tracing::info!(service = ctx.name(), run = ctx.attempt(), "poll");
+///             }
+///         }
+///     }
+/// }
+/// ```
+///
+/// In a unit test, call the function directly with a detached context:
+///
+/// ```
+/// # use supervisor::Context;
+/// # async fn poller(ctx: Context) -> std::io::Result<()> { ctx.cancelled().await; Ok(()) }
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let stop = CancellationToken::new();
+/// let ctx = Context::detached("poller", stop.clone());
+/// let run = tokio::spawn(poller(ctx));
+/// stop.cancel();
+/// assert!(run.await.unwrap().is_ok());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    name: Arc<str>,
+    attempt: u32,
+    token: CancellationToken,
+}
+
+impl Context {
+    pub(crate) fn new(name: Arc<str>, attempt: u32, token: CancellationToken) -> Self {
+        Context {
+            name,
+            attempt,
+            token,
+        }
+    }
+
+    /// A context tied to no supervisor, cancelled when `token` is: for calling
+    /// a service function directly, e.g. from a unit test.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::Context;
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let token = CancellationToken::new();
+    /// let ctx = Context::detached("worker", token.clone());
+    /// assert_eq!(ctx.name(), "worker");
+    /// assert_eq!(ctx.attempt(), 0);
+    /// assert!(!ctx.is_cancelled());
+    /// token.cancel();
+    /// assert!(ctx.is_cancelled());
+    /// ```
+    pub fn detached(name: impl Into<Arc<str>>, token: CancellationToken) -> Self {
+        Context::new(name.into(), 0, token)
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Which run of the service this is, counted over its lifetime from 0.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Completes when the service is asked to stop (shutdown has begun).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future and calling again loses nothing,
+    /// which makes it the natural first branch of a `tokio::select!`.
+    pub async fn cancelled(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// Whether the service has been asked to stop; for loops that cannot await,
+    /// such as a `blocking` service.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// A child of the token this context watches, cancelled together with it,
+    /// for libraries that take a [`CancellationToken`]. Cancelling the child
+    /// yourself affects only its holders, not the service.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::Context;
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let parent = CancellationToken::new();
+    /// let ctx = Context::detached("svc", parent.clone());
+    /// let child = ctx.token();
+    /// child.cancel();
+    /// assert!(!ctx.is_cancelled(), "cancelling the child does not stop the service");
+    /// let child = ctx.token();
+    /// parent.cancel();
+    /// assert!(child.is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("name", &self.name)
+            .field("attempt", &self.attempt)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}

@@ -1,0 +1,182 @@
+//! The errors of the supervisor and of blocking jobs.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What went wrong, naming the services concerned.
+///
+/// `Debug` prints the same text as `Display`, because that is what a `main`
+/// returning `Result<(), supervisor::Error>` shows when it exits with 1.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = supervisor::Builder::new().only(["no-such-service"]).start().unwrap_err();
+/// assert!(matches!(err, supervisor::Error::UnknownServices { .. }));
+/// assert!(err.to_string().contains("no-such-service"));
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two or more services were declared under the same name; nothing was started.
+    DuplicateNames {
+        /// Each name declared more than once.
+        duplicates: Vec<Duplicate>,
+    },
+    /// [`Builder::only`](crate::Builder::only) named services that do not exist;
+    /// nothing was started.
+    UnknownServices {
+        /// The names no service has.
+        unknown: Vec<String>,
+        /// The names that do exist, sorted.
+        known: Vec<String>,
+    },
+    /// Services failed, or were aborted by the shutdown timeout or a second signal.
+    Services {
+        /// One entry per service concerned, in order of first start.
+        failures: Vec<ServiceFailure>,
+    },
+    /// A task could not be spawned because shutdown has begun.
+    ShuttingDown {
+        /// The task's name.
+        name: Arc<str>,
+    },
+    /// The supervisor was started outside a tokio runtime.
+    NoRuntime,
+}
+
+/// A name declared twice, with both source locations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Duplicate {
+    /// The name.
+    pub name: String,
+    /// `file:line:column` of every declaration, in registry order.
+    pub locations: Vec<String>,
+}
+
+/// How one service ended badly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceFailure {
+    /// The service.
+    pub name: Arc<str>,
+    /// `Failed { reason }` or `Aborted`.
+    pub status: crate::Status,
+    /// For `Aborted`: whether a second signal forced it rather than the timeout.
+    pub forced: bool,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DuplicateNames { duplicates } => {
+                f.write_str("service names must be unique, nothing was started:")?;
+                for d in duplicates {
+                    write!(f, "\n  `{}` is declared at {}", d.name, d.locations.join(" and at "))?;
+                }
+                Ok(())
+            }
+            Error::UnknownServices { unknown, known } => {
+                let quoted = |names: &[String]| {
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                };
+                write!(
+                    f,
+                    "no service is named {}; nothing was started (known services: {})",
+                    quoted(unknown),
+                    if known.is_empty() { "none".to_string() } else { quoted(known) }
+                )
+            }
+            Error::Services { failures } => {
+                let n = failures.len();
+                write!(
+                    f,
+                    "{n} service{} did not stop cleanly:",
+                    if n == 1 { "" } else { "s" }
+                )?;
+                for failure in failures {
+                    write!(f, "\n  {failure}")?;
+                }
+                Ok(())
+            }
+            Error::ShuttingDown { name } => write!(
+                f,
+                "cannot start `{name}`: the supervisor is shutting down"
+            ),
+            Error::NoRuntime => f.write_str(
+                "the supervisor must be started inside a tokio runtime \
+                 (call it from `#[tokio::main]` or `Runtime::block_on`)",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ServiceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.status {
+            crate::Status::Failed { reason } => write!(f, "`{}` failed: {reason}", self.name),
+            crate::Status::Aborted if self.forced => write!(
+                f,
+                "`{}` was aborted by a second signal before it finished its cleanup",
+                self.name
+            ),
+            crate::Status::Aborted => write!(
+                f,
+                "`{}` was aborted: still running when the shutdown timeout elapsed \
+                 (make it return soon after `ctx.cancelled()`, or raise the timeout)",
+                self.name
+            ),
+            other => write!(f, "`{}` ended {other}", self.name),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Why a [`BlockingHandle`](crate::BlockingHandle) has no value.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::BlockingError;
+///
+/// let err = BlockingError::Panicked { message: "index out of bounds".into() };
+/// assert_eq!(err.to_string(), "the job panicked: index out of bounds");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockingError {
+    /// The job panicked; `message` is the panic message.
+    Panicked {
+        /// The panic message.
+        message: String,
+    },
+    /// The job was aborted (on request, by shutdown, or spawned after shutdown began).
+    Aborted,
+    /// The supervisor's runtime went away before the job reported.
+    SupervisorDropped,
+}
+
+impl fmt::Display for BlockingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockingError::Panicked { message } => write!(f, "the job panicked: {message}"),
+            BlockingError::Aborted => f.write_str("the job was aborted before it finished"),
+            BlockingError::SupervisorDropped => {
+                f.write_str("the supervisor went away before the job reported its result")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BlockingError {}

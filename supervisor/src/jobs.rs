@@ -1,0 +1,306 @@
+//! One-off jobs with a typed result: `spawn_blocking` and `spawn_oneshot`.
+//!
+//! A job has a row like any service (jobs may share a name; the row shows the
+//! latest), counts as active until it ends, and obeys shutdown. It is never
+//! restarted. Its result travels to its [`BlockingHandle`].
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{oneshot, Semaphore};
+use tracing::Instrument;
+
+use crate::blocking::record_times;
+use crate::panic::{catch, CatchUnwind};
+use crate::supervisor::Inner;
+use crate::table::{Aborter, AbortOutcome, Row};
+use crate::{pool, spawn_named, BlockingError, Context, Status};
+
+/// How many `spawn_blocking` closures one supervisor runs at once.
+pub const MAX_BLOCKING: usize = 8;
+
+type JobResult<R> = Result<R, BlockingError>;
+
+/// The handle of a job started by [`Supervisor::spawn_blocking`](crate::Supervisor::spawn_blocking)
+/// or [`Supervisor::spawn_oneshot`](crate::Supervisor::spawn_oneshot): its
+/// result, or a way to abort it.
+///
+/// Dropping the handle does not stop the job.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+/// let sum = sup.spawn_blocking("sum", || (1..=100u64).sum::<u64>());
+/// assert_eq!(sum.join().await?, 5050);
+/// # Ok(()) }
+/// ```
+pub struct BlockingHandle<R> {
+    name: Arc<str>,
+    result: Option<oneshot::Receiver<JobResult<R>>>,
+    job: Option<JobRef>,
+}
+
+/// Where a started job lives, to abort it.
+#[derive(Clone)]
+struct JobRef {
+    row: Arc<Row>,
+    id: u64,
+    aborter: Aborter,
+}
+
+impl<R> BlockingHandle<R> {
+    /// A handle for a job that was never started (shutdown had begun).
+    fn refused(name: Arc<str>) -> Self {
+        BlockingHandle {
+            name,
+            result: None,
+            job: None,
+        }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits for the job's value.
+    ///
+    /// # Errors
+    ///
+    /// [`BlockingError::Panicked`] with the panic message,
+    /// [`BlockingError::Aborted`] when it was aborted (on request, by the
+    /// shutdown deadline, or never started because shutdown had begun), and
+    /// [`BlockingError::SupervisorDropped`] when its runtime went away first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: the handle is consumed, and dropping the future loses
+    /// the result (not the job, which runs on).
+    pub async fn join(self) -> Result<R, BlockingError> {
+        match self.result {
+            None => Err(BlockingError::Aborted),
+            Some(rx) => rx.await.unwrap_or(Err(BlockingError::SupervisorDropped)),
+        }
+    }
+
+    /// The result if the job has ended, or the handle back if it has not.
+    pub fn try_join(mut self) -> Result<Result<R, BlockingError>, Self> {
+        let Some(rx) = self.result.as_mut() else {
+            return Ok(Err(BlockingError::Aborted));
+        };
+        match rx.try_recv() {
+            Ok(result) => Ok(result),
+            Err(oneshot::error::TryRecvError::Empty) => Err(self),
+            Err(oneshot::error::TryRecvError::Closed) => Ok(Err(BlockingError::SupervisorDropped)),
+        }
+    }
+
+    /// Aborts this job (not a later one under the same name): it ends
+    /// `Aborted`, which is not an error, and `join` returns
+    /// [`BlockingError::Aborted`]. A running blocking closure cannot be
+    /// stopped: it is detached and its value discarded; its slot is freed when
+    /// it really returns.
+    pub fn abort(&self) {
+        if let Some(job) = &self.job {
+            if matches!(job.row.abort(Some(job.id), Instant::now()), AbortOutcome::Aborted) {
+                tracing::info!(service = %self.name, "job aborted on request");
+            }
+            job.aborter.fire();
+        }
+    }
+}
+
+impl<R> fmt::Debug for BlockingHandle<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingHandle")
+            .field("name", &self.name)
+            .field("started", &self.job.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The job's side: its row, and the sender of its result. Dropping it
+/// unfinished (the task was aborted, or the runtime went away) still reports.
+struct Job<R> {
+    inner: Arc<Inner>,
+    row: Arc<Row>,
+    id: u64,
+    tx: Option<oneshot::Sender<JobResult<R>>>,
+    requested: Arc<AtomicBool>,
+}
+
+impl<R> Job<R> {
+    fn end(&mut self, status: Status, shutdown_abort: Option<bool>, result: JobResult<R>) {
+        match &status {
+            Status::Failed { reason } => {
+                metrics::counter!("supervisor.failures", "service" => self.row.name.to_string())
+                    .increment(1);
+                tracing::error!(service = %self.row.name, %reason, "job failed");
+            }
+            Status::Aborted if shutdown_abort == Some(true) => {
+                tracing::warn!(service = %self.row.name, "job aborted at the shutdown deadline")
+            }
+            Status::Aborted => tracing::info!(service = %self.row.name, "job aborted"),
+            _ => tracing::info!(service = %self.row.name, "job ended: {status}"),
+        }
+        self.row
+            .finish(self.id, status, self.inner.end_time(), shutdown_abort);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(result);
+            self.inner.instance_ended();
+        }
+    }
+
+    /// The job returned `value`: `Completed`, or `Stopped` during shutdown.
+    fn returned(&mut self, value: R) {
+        let status = if self.inner.is_stopping() {
+            Status::Stopped
+        } else {
+            Status::Completed
+        };
+        self.end(status, None, Ok(value));
+    }
+
+    fn panicked(&mut self, message: String) {
+        self.end(
+            Status::Failed {
+                reason: message.clone(),
+            },
+            None,
+            Err(BlockingError::Panicked { message }),
+        );
+    }
+
+    fn killed(&mut self) {
+        self.end(Status::Aborted, Some(true), Err(BlockingError::Aborted));
+    }
+}
+
+impl<R> Drop for Job<R> {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            let error = if self.requested.load(Ordering::Acquire) {
+                BlockingError::Aborted
+            } else {
+                BlockingError::SupervisorDropped
+            };
+            self.end(Status::Aborted, Some(false), Err(error));
+        }
+    }
+}
+
+/// Registers a job and spawns its task; a handle that reports `Aborted` when
+/// shutdown has begun.
+fn start_job<R, F, Fut>(inner: &Arc<Inner>, name: Arc<str>, initial: Status, body: F) -> BlockingHandle<R>
+where
+    R: Send + 'static,
+    F: FnOnce(Job<R>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok((row, id)) = inner.register(&name, initial, false) else {
+        tracing::warn!(service = %name, "job refused: shutdown has begun");
+        return BlockingHandle::refused(name);
+    };
+    let (tx, rx) = oneshot::channel();
+    let requested = Arc::new(AtomicBool::new(false));
+    let job = Job {
+        inner: Arc::clone(inner),
+        row: Arc::clone(&row),
+        id,
+        tx: Some(tx),
+        requested: Arc::clone(&requested),
+    };
+    let span = tracing::info_span!("service", name = %name, attempt = 0u32);
+    let task = spawn_named(&inner.runtime, &name, body(job).instrument(span));
+    let aborter = Aborter {
+        task: task.abort_handle(),
+        requested: Some(requested),
+    };
+    row.attach(id, aborter.clone());
+    BlockingHandle {
+        name,
+        result: Some(rx),
+        job: Some(JobRef { row, id, aborter }),
+    }
+}
+
+/// `spawn_blocking`: wait for a slot (`Queued`), run on a pool thread, report.
+pub(crate) fn spawn_blocking<R, F>(
+    inner: &Arc<Inner>,
+    slots: &Arc<Semaphore>,
+    name: Arc<str>,
+    f: F,
+) -> BlockingHandle<R>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let slots = Arc::clone(slots);
+    start_job(inner, name, Status::Queued, move |mut job: Job<R>| async move {
+        let inner = Arc::clone(&job.inner);
+        let permit = tokio::select! {
+            biased;
+            () = inner.root.cancelled() => {
+                return job.end(Status::Stopped, None, Err(BlockingError::Aborted));
+            }
+            permit = slots.acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return job.end(Status::Stopped, None, Err(BlockingError::Aborted)),
+            },
+        };
+        job.row.set_running(job.id, Instant::now());
+        tracing::info!(service = %job.row.name, "job started");
+        let (tx, rx) = oneshot::channel();
+        let metric_name = job.row.name.to_string();
+        pool::execute(Box::new(move || {
+            let wall = Instant::now();
+            let cpu = cpu_time::ThreadTime::try_now().ok();
+            let result = catch(f);
+            record_times(&metric_name, wall, cpu);
+            // The slot is free once the closure has really returned.
+            drop(permit);
+            let _ = tx.send(result);
+        }));
+        tokio::select! {
+            biased;
+            result = rx => match result {
+                Ok(Ok(value)) => job.returned(value),
+                Ok(Err(message)) => job.panicked(message),
+                Err(_) => job.panicked("no worker thread could be started".to_string()),
+            },
+            () = inner.kill.cancelled() => job.killed(),
+        }
+    })
+}
+
+/// `spawn_oneshot`: an async job with a typed result and a `Context`.
+pub(crate) fn spawn_oneshot<R, F, Fut>(inner: &Arc<Inner>, name: Arc<str>, f: F) -> BlockingHandle<R>
+where
+    R: Send + 'static,
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    start_job(inner, name, Status::Running, move |mut job: Job<R>| async move {
+        let inner = Arc::clone(&job.inner);
+        let ctx = Context::new(Arc::clone(&job.row.name), 0, inner.root.clone());
+        let future = match catch(|| f(ctx)) {
+            Ok(future) => future,
+            Err(message) => return job.panicked(message),
+        };
+        tracing::info!(service = %job.row.name, "job started");
+        tokio::select! {
+            biased;
+            result = CatchUnwind::new(Box::pin(future)) => match result {
+                Ok(value) => job.returned(value),
+                Err(message) => job.panicked(message),
+            },
+            () = inner.kill.cancelled() => job.killed(),
+        }
+    })
+}
