@@ -302,22 +302,20 @@ pub trait IntoServiceResult {
     fn into_service_result(self) -> Result<(), BoxError>;
 }
 
+// `do_not_recommend` keeps rustc from listing these impls (and their nested
+// bounds) under a wrong return type: the user sees our one-line message.
+#[diagnostic::do_not_recommend]
 impl IntoServiceResult for () {
     fn into_service_result(self) -> Result<(), BoxError> {
         Ok(())
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<E: Into<BoxError>> IntoServiceResult for Result<(), E> {
     fn into_service_result(self) -> Result<(), BoxError> {
         self.map_err(Into::into)
     }
-}
-
-/// `value.into_service_result()`, as a function the macro can span.
-#[doc(hidden)]
-pub fn into_result<T: IntoServiceResult>(value: T) -> Result<(), BoxError> {
-    value.into_service_result()
 }
 
 /// Boxes a service future, requiring it to be `Send`.

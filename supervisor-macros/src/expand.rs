@@ -1,0 +1,161 @@
+//! Stage 3: the registration of a checked service, as tokens.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::LitStr;
+
+use crate::attr::{Restart, ServiceAttr};
+use crate::valid::ServiceFn;
+
+/// The code that follows the user's (unchanged) function: a shim with the
+/// signature the runtime stores, and the `ServiceSpec` submitted to the
+/// registry, inside an anonymous `const` so nothing leaks into the module.
+pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
+    let private = quote!(::supervisor::__private);
+    let ident = &service.ident;
+
+    let name = match &attr.name {
+        Some(name) => name.clone(),
+        None => LitStr::new(&ident.unraw().to_string(), ident.span()),
+    };
+    let (backoff, max, base_nanos) = match attr.restart {
+        None | Some(Restart::Never) => (false, 0u32, 0u64),
+        Some(Restart::Backoff { max, base_nanos }) => (true, max, base_nanos),
+    };
+
+    // Without a parameter the function is called without the context, which
+    // is dropped at once: the service does not watch for shutdown.
+    let (forget_ctx, args) = if service.takes_context {
+        (quote!(), quote!(ctx))
+    } else {
+        (quote!(::core::mem::drop(ctx);), quote!())
+    };
+    let takes_context = service.takes_context;
+
+    // Spanned on the return type, so a type that is neither `()` nor
+    // `Result<(), E>` is reported there by the trait's own message.
+    // Every token of these calls carries the span (the crate path too: an
+    // expression's span is taken from its first and last tokens). The trait
+    // method is called rather than the `into_result` helper so the error has
+    // no extra note about the helper's bound.
+    let into_result = quote_spanned! {service.output_span=>
+        ::supervisor::__private::IntoServiceResult::into_service_result(value)
+    };
+
+    let (shim, entry) = if service.is_async {
+        // Spanned on the function's name, so a future that is not `Send`
+        // is blamed on the user's function rather than on the attribute.
+        let boxed = quote_spanned! {ident.span()=>
+            ::supervisor::__private::box_future(async move {
+                let value = #ident(#args).await;
+                #into_result
+            })
+        };
+        (
+            quote! {
+                fn __supervised_factory(ctx: #private::Context) -> #private::BoxFuture {
+                    #forget_ctx
+                    #boxed
+                }
+            },
+            quote! {
+                #private::Entry::Async {
+                    takes_context: #takes_context,
+                    factory: __supervised_factory,
+                }
+            },
+        )
+    } else {
+        (
+            quote! {
+                fn __supervised_run(
+                    ctx: #private::Context,
+                ) -> ::core::result::Result<(), #private::BoxError> {
+                    #forget_ctx
+                    let value = #ident(#args);
+                    #into_result
+                }
+            },
+            quote! {
+                #private::Entry::Blocking {
+                    takes_context: #takes_context,
+                    run: __supervised_run,
+                }
+            },
+        )
+    };
+
+    quote! {
+        const _: () = {
+            #shim
+            #private::inventory::submit! {
+                #private::ServiceSpec::__new(
+                    #name,
+                    #backoff,
+                    #max,
+                    #base_nanos,
+                    #entry,
+                    ::core::file!(),
+                    ::core::line!(),
+                    ::core::column!(),
+                    ::core::module_path!(),
+                )
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{attr, valid, Errors};
+    use quote::quote;
+
+    fn expand_text(args: TokenStream, func: syn::ItemFn) -> String {
+        let mut errors = Errors::default();
+        let attr = attr::parse(args, &mut errors).unwrap();
+        let service = valid::validate(&func, Some(attr.blocking.is_some()), &mut errors);
+        assert!(errors.is_empty(), "{:?}", errors.messages());
+        expand(&attr, &service).to_string()
+    }
+
+    #[test]
+    fn async_with_context_and_backoff() {
+        let out = expand_text(
+            quote!(restart = backoff(3, "1s")),
+            syn::parse_quote!(
+                async fn r#ticker(ctx: Context) {}
+            ),
+        );
+        assert!(
+            out.contains("\"ticker\" , true , 3u32 , 1000000000u64"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Entry :: Async { takes_context : true"),
+            "{out}"
+        );
+        assert!(out.contains("r#ticker (ctx) . await"), "{out}");
+        assert!(!out.contains("drop"), "{out}");
+    }
+
+    #[test]
+    fn blocking_without_context_drops_it() {
+        let out = expand_text(
+            quote!(name = "crunch", blocking),
+            syn::parse_quote!(
+                fn work() -> std::io::Result<()> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("\"crunch\" , false , 0u32 , 0u64"), "{out}");
+        assert!(
+            out.contains("Entry :: Blocking { takes_context : false"),
+            "{out}"
+        );
+        assert!(out.contains(":: core :: mem :: drop (ctx) ;"), "{out}");
+        assert!(out.contains("work () ;"), "{out}");
+    }
+}

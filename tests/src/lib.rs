@@ -1,0 +1,1 @@
+//! Process-test helper binaries.

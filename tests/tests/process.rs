@@ -1,0 +1,150 @@
+//! Process tests: a real binary (`procsvc`) under real signals, checked for
+//! its exit code and for exiting within the shutdown bound.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Generous slack on top of the shutdown timeout: process start-up, a loaded
+/// CI machine. Real regressions (a hang) blow far past it.
+const SLACK: Duration = Duration::from_secs(5);
+
+struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    /// Starts `procsvc` with the given services and timeout, and waits for
+    /// its `ready` line (signal handlers installed).
+    fn start(only: &str, timeout_ms: u64) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_procsvc"))
+            .env("PROCSVC_ONLY", only)
+            .env("PROCSVC_TIMEOUT_MS", timeout_ms.to_string())
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("procsvc starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("procsvc prints a line");
+        assert_eq!(line.trim(), "ready", "procsvc did not report ready");
+        Proc { child }
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
+        // SAFETY-free: `kill` is a plain FFI call on a pid we own.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// Waits for the exit, at most `bound`; returns the status, the time it
+    /// took and what the program printed on stderr (its final table).
+    fn wait(self, bound: Duration) -> (ExitStatus, Duration, String) {
+        let started = Instant::now();
+        let pid = self.child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let output = self.child.wait_with_output();
+            let _ = tx.send(output);
+        });
+        match rx.recv_timeout(bound) {
+            Ok(output) => {
+                let output = output.expect("waiting for procsvc");
+                let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+                (output.status, started.elapsed(), stderr)
+            }
+            Err(_) => {
+                // Do not leave a hung process behind.
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("procsvc did not exit within {bound:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_exits_zero() {
+    let proc = Proc::start("cooperative", 10_000);
+    proc.signal(libc::SIGTERM);
+    let (status, took, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "exit code after SIGTERM; stderr:\n{stderr}");
+    assert!(stderr.contains("stopped"), "final table shows `stopped`:\n{stderr}");
+    assert!(took < SLACK, "took {took:?}");
+}
+
+#[test]
+fn sigint_stops_cleanly_and_exits_zero() {
+    let proc = Proc::start("cooperative", 10_000);
+    proc.signal(libc::SIGINT);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "exit code after SIGINT; stderr:\n{stderr}");
+}
+
+#[test]
+fn stubborn_service_is_aborted_after_the_timeout_and_exits_one() {
+    let timeout = Duration::from_millis(1_000);
+    let proc = Proc::start("cooperative,stubborn", 1_000);
+    let sent = Instant::now();
+    proc.signal(libc::SIGTERM);
+    let (status, _, stderr) = proc.wait(timeout + SLACK);
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(1), "exit code; stderr:\n{stderr}");
+    assert!(took >= timeout, "it waited out the timeout first ({took:?})");
+    assert!(
+        stderr.contains("`stubborn` was aborted"),
+        "the error names the service:\n{stderr}"
+    );
+}
+
+#[test]
+fn second_signal_aborts_at_once() {
+    // A 60 s timeout: only the second signal can end this quickly.
+    let proc = Proc::start("stubborn", 60_000);
+    proc.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200));
+    proc.signal(libc::SIGINT);
+    let (status, took, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(1), "exit code; stderr:\n{stderr}");
+    assert!(took < SLACK, "took {took:?}");
+    assert!(
+        stderr.contains("second signal"),
+        "the error says a second signal aborted it:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_stuck_blocking_thread_does_not_hold_the_exit() {
+    let timeout = Duration::from_millis(500);
+    let proc = Proc::start("stuck-thread", 500);
+    proc.signal(libc::SIGTERM);
+    let (status, took, stderr) = proc.wait(timeout + SLACK);
+    assert_eq!(status.code(), Some(1), "exit code; stderr:\n{stderr}");
+    assert!(stderr.contains("stuck-thread"), "named:\n{stderr}");
+    assert!(took < timeout + SLACK, "took {took:?}");
+}
+
+#[test]
+fn program_ends_by_itself_when_every_service_completed() {
+    let proc = Proc::start("quick", 10_000);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("completed"), "{stderr}");
+}
+
+#[test]
+fn a_failed_service_makes_the_exit_code_one() {
+    let proc = Proc::start("broken", 10_000);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("`broken` failed: the configuration file is missing"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(name: "ticker")]
+async fn ticker() {}
+
+fn main() {}

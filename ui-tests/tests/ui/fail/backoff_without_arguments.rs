@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(restart = backoff)]
+async fn ticker() {}
+
+fn main() {}

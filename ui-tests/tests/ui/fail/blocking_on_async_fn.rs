@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(blocking)]
+async fn crunch() {}
+
+fn main() {}

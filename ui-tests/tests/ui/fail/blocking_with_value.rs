@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(blocking = true)]
+fn crunch() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(blocking)]
+const fn crunch() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(blocking, blocking)]
+fn crunch() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(name = "")]
+async fn ticker() {}
+
+fn main() {}

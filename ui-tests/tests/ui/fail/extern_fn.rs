@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(blocking)]
+extern "C" fn crunch() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised]
+async fn ticker<T: Default>() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(name = "my ticker")]
+async fn ticker() {}
+
+fn main() {}

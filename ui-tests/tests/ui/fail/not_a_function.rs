@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised]
+struct Ticker;
+
+fn main() {}

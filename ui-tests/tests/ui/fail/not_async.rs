@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised]
+fn migrate() {}
+
+fn main() {}

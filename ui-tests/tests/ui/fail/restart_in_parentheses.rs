@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(restart(never))]
+async fn ticker() {}
+
+fn main() {}

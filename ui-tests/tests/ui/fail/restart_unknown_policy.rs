@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(restart = always)]
+async fn ticker() {}
+
+fn main() {}

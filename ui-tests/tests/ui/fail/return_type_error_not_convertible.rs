@@ -1,0 +1,8 @@
+use supervisor::supervised;
+
+#[supervised(blocking)]
+fn crunch() -> Result<(), i32> {
+    Ok(())
+}
+
+fn main() {}

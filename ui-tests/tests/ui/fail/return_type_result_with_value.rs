@@ -1,0 +1,8 @@
+use supervisor::supervised;
+
+#[supervised]
+async fn ticker() -> Result<i32, String> {
+    Ok(0)
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(nmae = "ticker")]
+async fn ticker() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised]
+async unsafe fn ticker() {}
+
+fn main() {}
