@@ -27,9 +27,9 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
     // Without a parameter the function is called without the context, which
     // is dropped at once: the service does not watch for shutdown.
     let (forget_ctx, args) = if service.takes_context {
-        (quote!(), quote!(ctx))
+        (quote!(), quote!(__supervised_ctx))
     } else {
-        (quote!(::core::mem::drop(ctx);), quote!())
+        (quote!(::core::mem::drop(__supervised_ctx);), quote!())
     };
     let takes_context = service.takes_context;
 
@@ -54,7 +54,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         };
         (
             quote! {
-                fn __supervised_factory(ctx: #private::Context) -> #private::BoxFuture {
+                fn __supervised_factory(__supervised_ctx: #private::Context) -> #private::BoxFuture {
                     #forget_ctx
                     #boxed
                 }
@@ -70,7 +70,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         (
             quote! {
                 fn __supervised_run(
-                    ctx: #private::Context,
+                    __supervised_ctx: #private::Context,
                 ) -> ::core::result::Result<(), #private::BoxError> {
                     #forget_ctx
                     let value = #ident(#args);
@@ -136,7 +136,7 @@ mod tests {
             out.contains("Entry :: Async { takes_context : true"),
             "{out}"
         );
-        assert!(out.contains("r#ticker (ctx) . await"), "{out}");
+        assert!(out.contains("r#ticker (__supervised_ctx) . await"), "{out}");
         assert!(!out.contains("drop"), "{out}");
     }
 
@@ -155,7 +155,10 @@ mod tests {
             out.contains("Entry :: Blocking { takes_context : false"),
             "{out}"
         );
-        assert!(out.contains(":: core :: mem :: drop (ctx) ;"), "{out}");
+        assert!(
+            out.contains(":: core :: mem :: drop (__supervised_ctx) ;"),
+            "{out}"
+        );
         assert!(out.contains("work () ;"), "{out}");
     }
 }

@@ -5,7 +5,6 @@
 //! and the async side only awaits a oneshot channel. "Aborting" such work
 //! means we stop waiting, mark it, and discard whatever it returns later.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -13,7 +12,6 @@ use tokio::sync::oneshot;
 use crate::panic::catch;
 use crate::service::{error_text, Outcome};
 use crate::spec::BoxError;
-use crate::supervisor::Inner;
 use crate::Context;
 
 /// A name the OS accepts for a thread: no NUL bytes (Linux keeps the first
@@ -43,12 +41,14 @@ pub(crate) fn spawn_thread<R: Send + 'static>(
 ) -> std::io::Result<oneshot::Receiver<Result<R, String>>> {
     let (tx, rx) = oneshot::channel();
     let metric_name = name.to_string();
+    // The thread's events belong to the run's `service` span too.
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name(thread_name(name))
         .spawn(move || {
             let wall = Instant::now();
             let cpu = cpu_time::ThreadTime::try_now().ok();
-            let result = catch(f);
+            let result = span.in_scope(|| catch(f));
             record_times(&metric_name, wall, cpu);
             // The receiver is gone when the run was aborted: nobody waits.
             let _ = tx.send(result);
@@ -57,9 +57,10 @@ pub(crate) fn spawn_thread<R: Send + 'static>(
 }
 
 /// One run of a `blocking` service: on its own thread, awaited until it
-/// returns or the shutdown deadline passes.
+/// returns. A thread cannot be told to stop except through its `Context`: at
+/// the shutdown deadline the kill scan aborts this task, which detaches the
+/// thread and discards whatever it returns later.
 pub(crate) async fn run_service(
-    inner: &Arc<Inner>,
     name: &str,
     ctx: Context,
     run: fn(Context) -> Result<(), BoxError>,
@@ -69,16 +70,10 @@ pub(crate) async fn run_service(
         Err(err) => return Outcome::Failed(format!("could not start its thread: {err}")),
     };
     tracing::info!("started on its own thread");
-    tokio::select! {
-        biased;
-        result = rx => match result {
-            Ok(Ok(Ok(()))) => Outcome::Returned,
-            Ok(Ok(Err(error))) => Outcome::Failed(error_text(&*error)),
-            Ok(Err(panic)) => Outcome::Failed(panic),
-            Err(_) => Outcome::Failed("its thread ended without reporting".to_string()),
-        },
-        // A thread cannot be told to stop except through its Context: wait for
-        // it until the deadline, then let it go.
-        () = inner.kill.cancelled() => Outcome::Killed,
+    match rx.await {
+        Ok(Ok(Ok(()))) => Outcome::Returned,
+        Ok(Ok(Err(error))) => Outcome::Failed(error_text(&*error)),
+        Ok(Err(panic)) => Outcome::Failed(panic),
+        Err(_) => Outcome::Failed("its thread ended without reporting".to_string()),
     }
 }

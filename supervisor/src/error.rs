@@ -76,19 +76,32 @@ impl fmt::Display for Error {
             Error::DuplicateNames { duplicates } => {
                 f.write_str("service names must be unique, nothing was started:")?;
                 for d in duplicates {
-                    write!(f, "\n  `{}` is declared at {}", d.name, d.locations.join(" and at "))?;
+                    write!(
+                        f,
+                        "\n  `{}` is declared at {}",
+                        d.name,
+                        d.locations.join(" and at ")
+                    )?;
                 }
                 Ok(())
             }
             Error::UnknownServices { unknown, known } => {
                 let quoted = |names: &[String]| {
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 write!(
                     f,
                     "no service is named {}; nothing was started (known services: {})",
                     quoted(unknown),
-                    if known.is_empty() { "none".to_string() } else { quoted(known) }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        quoted(known)
+                    }
                 )
             }
             Error::Services { failures } => {
@@ -103,10 +116,9 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::ShuttingDown { name } => write!(
-                f,
-                "cannot start `{name}`: the supervisor is shutting down"
-            ),
+            Error::ShuttingDown { name } => {
+                write!(f, "cannot start `{name}`: the supervisor is shutting down")
+            }
             Error::NoRuntime => f.write_str(
                 "the supervisor must be started inside a tokio runtime \
                  (call it from `#[tokio::main]` or `Runtime::block_on`)",

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::blocking::record_times;
 use crate::panic::{catch, CatchUnwind};
 use crate::supervisor::Inner;
-use crate::table::{Aborter, AbortOutcome, Row};
+use crate::table::{AbortOutcome, Aborter, Row};
 use crate::{pool, spawn_named, BlockingError, Context, Status};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
@@ -108,7 +108,10 @@ impl<R> BlockingHandle<R> {
     /// it really returns.
     pub fn abort(&self) {
         if let Some(job) = &self.job {
-            if matches!(job.row.abort(Some(job.id), Instant::now()), AbortOutcome::Aborted) {
+            if matches!(
+                job.row.abort(Some(job.id), Instant::now()),
+                AbortOutcome::Aborted
+            ) {
                 tracing::info!(service = %self.name, "job aborted on request");
             }
             job.aborter.fire();
@@ -136,24 +139,28 @@ struct Job<R> {
 }
 
 impl<R> Job<R> {
-    fn end(&mut self, status: Status, shutdown_abort: Option<bool>, result: JobResult<R>) {
+    fn end(&mut self, status: Status, killed: bool, result: JobResult<R>) {
         match &status {
             Status::Failed { reason } => {
                 metrics::counter!("supervisor.failures", "service" => self.row.name.to_string())
                     .increment(1);
                 tracing::error!(service = %self.row.name, %reason, "job failed");
             }
-            Status::Aborted if shutdown_abort == Some(true) => {
+            Status::Aborted if killed => {
                 tracing::warn!(service = %self.row.name, "job aborted at the shutdown deadline")
             }
             Status::Aborted => tracing::info!(service = %self.row.name, "job aborted"),
             _ => tracing::info!(service = %self.row.name, "job ended: {status}"),
         }
-        self.row
-            .finish(self.id, status, self.inner.end_time(), shutdown_abort);
+        if killed {
+            self.inner.record_kill(&self.row.name);
+        }
+        self.row.finish(self.id, status, self.inner.end_time());
         if let Some(tx) = self.tx.take() {
-            let _ = tx.send(result);
+            // Leave the active count before the result can be observed, so a
+            // caller of `join` never sees its job still counted.
             self.inner.instance_ended();
+            let _ = tx.send(result);
         }
     }
 
@@ -164,7 +171,7 @@ impl<R> Job<R> {
         } else {
             Status::Completed
         };
-        self.end(status, None, Ok(value));
+        self.end(status, false, Ok(value));
     }
 
     fn panicked(&mut self, message: String) {
@@ -172,32 +179,40 @@ impl<R> Job<R> {
             Status::Failed {
                 reason: message.clone(),
             },
-            None,
+            false,
             Err(BlockingError::Panicked { message }),
         );
     }
 
     fn killed(&mut self) {
-        self.end(Status::Aborted, Some(true), Err(BlockingError::Aborted));
+        self.end(Status::Aborted, true, Err(BlockingError::Aborted));
     }
 }
 
 impl<R> Drop for Job<R> {
     fn drop(&mut self) {
         if self.tx.is_some() {
-            let error = if self.requested.load(Ordering::Acquire) {
+            // Aborted by the kill scan (the shutdown deadline), on request, or
+            // dropped with the runtime.
+            let killed = self.inner.kill.is_cancelled();
+            let error = if killed || self.requested.load(Ordering::Acquire) {
                 BlockingError::Aborted
             } else {
                 BlockingError::SupervisorDropped
             };
-            self.end(Status::Aborted, Some(false), Err(error));
+            self.end(Status::Aborted, killed, Err(error));
         }
     }
 }
 
 /// Registers a job and spawns its task; a handle that reports `Aborted` when
 /// shutdown has begun.
-fn start_job<R, F, Fut>(inner: &Arc<Inner>, name: Arc<str>, initial: Status, body: F) -> BlockingHandle<R>
+fn start_job<R, F, Fut>(
+    inner: &Arc<Inner>,
+    name: Arc<str>,
+    initial: Status,
+    body: F,
+) -> BlockingHandle<R>
 where
     R: Send + 'static,
     F: FnOnce(Job<R>) -> Fut,
@@ -222,7 +237,7 @@ where
         task: task.abort_handle(),
         requested: Some(requested),
     };
-    row.attach(id, aborter.clone());
+    row.attach(id, aborter.clone(), &inner.kill);
     BlockingHandle {
         name,
         result: Some(rx),
@@ -242,65 +257,80 @@ where
     F: FnOnce() -> R + Send + 'static,
 {
     let slots = Arc::clone(slots);
-    start_job(inner, name, Status::Queued, move |mut job: Job<R>| async move {
-        let inner = Arc::clone(&job.inner);
-        let permit = tokio::select! {
-            biased;
-            () = inner.root.cancelled() => {
-                return job.end(Status::Stopped, None, Err(BlockingError::Aborted));
+    start_job(
+        inner,
+        name,
+        Status::Queued,
+        move |mut job: Job<R>| async move {
+            let inner = Arc::clone(&job.inner);
+            let permit = tokio::select! {
+                biased;
+                () = inner.root.cancelled() => {
+                    return job.end(Status::Stopped, false, Err(BlockingError::Aborted));
+                }
+                permit = slots.acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return job.end(Status::Stopped, false, Err(BlockingError::Aborted)),
+                },
+            };
+            job.row.set_running(job.id, Instant::now());
+            tracing::info!(service = %job.row.name, "job started");
+            let (tx, rx) = oneshot::channel();
+            let metric_name = job.row.name.to_string();
+            let span = tracing::Span::current();
+            pool::execute(Box::new(move || {
+                let wall = Instant::now();
+                let cpu = cpu_time::ThreadTime::try_now().ok();
+                let result = span.in_scope(|| catch(f));
+                record_times(&metric_name, wall, cpu);
+                // The slot is free once the closure has really returned.
+                drop(permit);
+                let _ = tx.send(result);
+            }));
+            tokio::select! {
+                biased;
+                result = rx => match result {
+                    Ok(Ok(value)) => job.returned(value),
+                    Ok(Err(message)) => job.panicked(message),
+                    Err(_) => job.panicked("no worker thread could be started".to_string()),
+                },
+                () = inner.kill.cancelled() => job.killed(),
             }
-            permit = slots.acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return job.end(Status::Stopped, None, Err(BlockingError::Aborted)),
-            },
-        };
-        job.row.set_running(job.id, Instant::now());
-        tracing::info!(service = %job.row.name, "job started");
-        let (tx, rx) = oneshot::channel();
-        let metric_name = job.row.name.to_string();
-        pool::execute(Box::new(move || {
-            let wall = Instant::now();
-            let cpu = cpu_time::ThreadTime::try_now().ok();
-            let result = catch(f);
-            record_times(&metric_name, wall, cpu);
-            // The slot is free once the closure has really returned.
-            drop(permit);
-            let _ = tx.send(result);
-        }));
-        tokio::select! {
-            biased;
-            result = rx => match result {
-                Ok(Ok(value)) => job.returned(value),
-                Ok(Err(message)) => job.panicked(message),
-                Err(_) => job.panicked("no worker thread could be started".to_string()),
-            },
-            () = inner.kill.cancelled() => job.killed(),
-        }
-    })
+        },
+    )
 }
 
 /// `spawn_oneshot`: an async job with a typed result and a `Context`.
-pub(crate) fn spawn_oneshot<R, F, Fut>(inner: &Arc<Inner>, name: Arc<str>, f: F) -> BlockingHandle<R>
+pub(crate) fn spawn_oneshot<R, F, Fut>(
+    inner: &Arc<Inner>,
+    name: Arc<str>,
+    f: F,
+) -> BlockingHandle<R>
 where
     R: Send + 'static,
     F: FnOnce(Context) -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    start_job(inner, name, Status::Running, move |mut job: Job<R>| async move {
-        let inner = Arc::clone(&job.inner);
-        let ctx = Context::new(Arc::clone(&job.row.name), 0, inner.root.clone());
-        let future = match catch(|| f(ctx)) {
-            Ok(future) => future,
-            Err(message) => return job.panicked(message),
-        };
-        tracing::info!(service = %job.row.name, "job started");
-        tokio::select! {
-            biased;
-            result = CatchUnwind::new(Box::pin(future)) => match result {
-                Ok(value) => job.returned(value),
-                Err(message) => job.panicked(message),
-            },
-            () = inner.kill.cancelled() => job.killed(),
-        }
-    })
+    start_job(
+        inner,
+        name,
+        Status::Running,
+        move |mut job: Job<R>| async move {
+            let inner = Arc::clone(&job.inner);
+            let ctx = Context::new(Arc::clone(&job.row.name), 0, inner.root.clone());
+            let future = match catch(|| f(ctx)) {
+                Ok(future) => future,
+                Err(message) => return job.panicked(message),
+            };
+            tracing::info!(service = %job.row.name, "job started");
+            tokio::select! {
+                biased;
+                result = CatchUnwind::new(Box::pin(future)) => match result {
+                    Ok(value) => job.returned(value),
+                    Err(message) => job.panicked(message),
+                },
+                () = inner.kill.cancelled() => job.killed(),
+            }
+        },
+    )
 }

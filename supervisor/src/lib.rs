@@ -62,12 +62,12 @@ mod table;
 pub use crate::builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use crate::context::Context;
 pub use crate::error::{BlockingError, Duplicate, Error, ServiceFailure};
+pub use crate::jobs::{BlockingHandle, MAX_BLOCKING};
 pub use crate::spec::{
     registry, BoxError, BoxFuture, Factory, RestartPolicy, ServiceSpec, HEALTHY_AFTER,
     MAX_BACKOFF_DELAY,
 };
 pub use crate::status::{ServiceSnapshot, Status};
-pub use crate::jobs::{BlockingHandle, MAX_BLOCKING};
 pub use crate::supervisor::{BlockingSpawner, Supervisor, TaskDescriptor, TaskHandle};
 pub use supervisor_macros::supervised;
 pub use tokio_util::sync::CancellationToken;

@@ -57,7 +57,10 @@ mod tests {
     fn message_of_str_and_string_payloads() {
         assert_eq!(catch(|| panic!("plain")).unwrap_err(), "plain");
         let n = 7;
-        assert_eq!(catch(|| panic!("formatted {n}")).unwrap_err(), "formatted 7");
+        assert_eq!(
+            catch(|| panic!("formatted {n}")).unwrap_err(),
+            "formatted 7"
+        );
         assert_eq!(
             catch(|| std::panic::panic_any(42u8)).unwrap_err(),
             "panicked with a payload that is not a string"

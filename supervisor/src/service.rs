@@ -17,8 +17,9 @@
 //! The task owns its row's updates; a drop guard records `Aborted` when the
 //! task itself is aborted, and keeps the active count exact in every case.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
@@ -38,7 +39,9 @@ pub(crate) enum Work {
         takes_context: bool,
     },
     /// A `blocking` fn declared with the attribute.
-    Blocking { run: fn(Context) -> Result<(), BoxError> },
+    Blocking {
+        run: fn(Context) -> Result<(), BoxError>,
+    },
     /// An imperative task: always receives a `Context`.
     Factory(Factory),
 }
@@ -68,8 +71,6 @@ pub(crate) enum Outcome {
     Failed(String),
     /// Dropped at shutdown: it had no `Context` to be told through.
     Dropped,
-    /// Still running when the shutdown timeout elapsed or a second signal came.
-    Killed,
 }
 
 /// One instance: a row to write and the work to run.
@@ -108,63 +109,43 @@ impl Instance {
             finished: false,
         };
         let task = crate::spawn_named(&inner.runtime, &name, instance.run());
-        row.attach(
-            id,
-            Aborter {
-                task: task.abort_handle(),
-                requested: None,
-            },
-        );
+        let aborter = Aborter {
+            task: task.abort_handle(),
+            requested: None,
+        };
+        row.attach(id, aborter, &inner.kill);
         Ok(Started { row, id })
     }
 
     /// Attempt after attempt until a final status.
-    async fn run(mut self) {
-        let max = self.policy.max_restarts();
-        // Runs over the instance's lifetime, and failures in a row.
-        let mut attempt: u32 = 0;
-        let mut streak: u32 = 0;
-        loop {
-            let began = tokio::time::Instant::now();
-            let outcome = self.run_once(attempt).await;
-            let stopping = self.inner.is_stopping();
-            let reason = match outcome {
-                Outcome::Returned if stopping => return self.finish(Status::Stopped, None),
-                Outcome::Returned => return self.finish(Status::Completed, None),
-                Outcome::Dropped => return self.finish(Status::Stopped, None),
-                Outcome::Killed => return self.finish(Status::Aborted, Some(true)),
-                Outcome::Failed(reason) => reason,
-            };
-            metrics::counter!("supervisor.failures", "service" => self.row.name.to_string())
-                .increment(1);
-            if stopping {
-                tracing::error!(service = %self.row.name, %reason, "failed during shutdown");
-                return self.finish(Status::Failed { reason }, None);
+    ///
+    /// A plain `fn` returning an `async move` block rather than an `async fn`
+    /// (which would keep `self` twice in the future), and only the common
+    /// path is awaited inline: the backoff sleep, the shutdown select of a
+    /// service without `Context` and blocking runs are boxed when used. This
+    /// keeps the per-service task small.
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
+    fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            // Runs over the instance's lifetime, and failures in a row.
+            let mut attempt: u32 = 0;
+            let mut streak: u32 = 0;
+            loop {
+                let began = tokio::time::Instant::now();
+                let outcome = self.run_once(attempt).await;
+                let Some(delay) = self.after_run(outcome, began, &mut streak) else {
+                    return;
+                };
+                if Box::pin(self.wait_backoff(delay)).await {
+                    attempt = attempt.saturating_add(1);
+                    tracing::info!(service = %self.row.name, attempt, "restarting");
+                    metrics::counter!("supervisor.restarts", "service" => self.row.name.to_string())
+                        .increment(1);
+                } else {
+                    self.finish(Status::Stopped);
+                    return;
+                }
             }
-            // A run that stayed up long enough starts a fresh streak.
-            if began.elapsed() >= HEALTHY_AFTER {
-                streak = 0;
-            }
-            streak = streak.saturating_add(1);
-            let Some(delay) = self.policy.delay(streak) else {
-                tracing::error!(service = %self.row.name, %reason, restarts_in_a_row = streak - 1, "failed; no restart left");
-                return self.finish(Status::Failed { reason }, None);
-            };
-            tracing::warn!(service = %self.row.name, %reason, attempt = streak, max, ?delay, "failed; restarting after the delay");
-            self.row
-                .set_restarting(self.id, streak, max, &reason, Instant::now());
-            let cancelled = tokio::select! {
-                biased;
-                () = self.inner.root.cancelled() => true,
-                () = tokio::time::sleep(delay) => false,
-            };
-            if cancelled {
-                return self.finish(Status::Stopped, None);
-            }
-            attempt = attempt.saturating_add(1);
-            self.row.set_restarted(self.id, Instant::now());
-            metrics::counter!("supervisor.restarts", "service" => self.row.name.to_string())
-                .increment(1);
         }
     }
 
@@ -173,81 +154,144 @@ impl Instance {
         let name = &self.row.name;
         let span = tracing::info_span!("service", name = %name, attempt);
         let ctx = Context::new(Arc::clone(name), attempt, self.inner.root.clone());
-        match &self.work {
+        let (factory_result, cooperative) = match &self.work {
             Work::Async {
                 factory,
                 takes_context,
-            } => {
-                let future = span.in_scope(|| catch(|| factory(ctx)));
-                self.drive(future, *takes_context).instrument(span).await
-            }
-            Work::Factory(factory) => {
-                let future = span.in_scope(|| catch(|| factory(ctx)));
-                self.drive(future, true).instrument(span).await
-            }
+            } => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
+            Work::Factory(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
             Work::Blocking { run } => {
                 let run = *run;
-                blocking::run_service(&self.inner, name, ctx, run)
-                    .instrument(span)
-                    .await
+                return Box::pin(blocking::run_service(name, ctx, run).instrument(span)).await;
             }
-        }
-    }
-
-    /// Polls one run's future until it ends, or until shutdown ends it: at
-    /// once for a service without a `Context`, at the kill for one with.
-    async fn drive(&self, future: Result<BoxFuture, String>, cooperative: bool) -> Outcome {
-        let future = match future {
+        };
+        let future = match factory_result {
             Ok(future) => future,
             Err(panic) => return Outcome::Failed(panic),
         };
-        tracing::info!("started");
-        let mut run = CatchUnwind::new(future);
-        let stop = if cooperative {
-            &self.inner.kill
+        span.in_scope(|| tracing::info!("started"));
+        if cooperative {
+            // Told through its Context; ended by the kill scan if it does not
+            // return in time. Nothing else to watch here.
+            Outcome::from_run(CatchUnwind::new(future).instrument(span).await)
         } else {
-            &self.inner.root
-        };
-        tokio::select! {
-            biased;
-            result = &mut run => match result {
-                Ok(Ok(())) => Outcome::Returned,
-                Ok(Err(error)) => Outcome::Failed(error_text(&*error)),
-                Err(panic) => Outcome::Failed(panic),
-            },
-            () = stop.cancelled() => if cooperative { Outcome::Killed } else { Outcome::Dropped },
+            // No Context to be told through: dropped as soon as shutdown begins.
+            let root = &self.inner.root;
+            Box::pin(async move {
+                tokio::select! {
+                    biased;
+                    result = CatchUnwind::new(future) => Outcome::from_run(result),
+                    () = root.cancelled() => Outcome::Dropped,
+                }
+            })
+            .instrument(span)
+            .await
         }
     }
 
-    fn finish(&mut self, status: Status, shutdown_abort: Option<bool>) {
+    /// Records how a run ended. Returns the backoff delay when the policy
+    /// restarts it; otherwise writes the final status and returns `None`.
+    fn after_run(
+        &mut self,
+        outcome: Outcome,
+        began: tokio::time::Instant,
+        streak: &mut u32,
+    ) -> Option<Duration> {
+        let stopping = self.inner.is_stopping();
+        let reason = match outcome {
+            Outcome::Returned if stopping => return self.finish(Status::Stopped),
+            Outcome::Returned => return self.finish(Status::Completed),
+            Outcome::Dropped => return self.finish(Status::Stopped),
+            Outcome::Failed(reason) => reason,
+        };
+        metrics::counter!("supervisor.failures", "service" => self.row.name.to_string())
+            .increment(1);
+        if stopping {
+            tracing::error!(service = %self.row.name, %reason, "failed during shutdown");
+            return self.finish(Status::Failed { reason });
+        }
+        // A run that stayed up long enough starts a fresh streak.
+        if began.elapsed() >= HEALTHY_AFTER {
+            *streak = 0;
+        }
+        *streak = streak.saturating_add(1);
+        let max = self.policy.max_restarts();
+        let Some(delay) = self.policy.delay(*streak) else {
+            tracing::error!(service = %self.row.name, %reason, restarts_in_a_row = *streak - 1, "failed; no restart left");
+            return self.finish(Status::Failed { reason });
+        };
+        tracing::warn!(service = %self.row.name, %reason, attempt = *streak, max, ?delay, "failed; restarting after the delay");
+        let restarting = self.row.set_restarting(
+            self.id,
+            *streak,
+            max,
+            &reason,
+            Instant::now(),
+            &self.inner.root,
+        );
+        if !restarting {
+            // Shutdown began while we were deciding: no restart after that.
+            return self.finish(Status::Stopped);
+        }
+        Some(delay)
+    }
+
+    /// Waits out the backoff delay; `false` when shutdown began meanwhile.
+    async fn wait_backoff(&self, delay: Duration) -> bool {
+        tokio::select! {
+            biased;
+            () = self.inner.root.cancelled() => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        // Checked again under the row lock, so the start of a shutdown never
+        // misses a restart in flight.
+        self.row
+            .set_restarted(self.id, Instant::now(), &self.inner.root)
+    }
+
+    /// Writes the final status and leaves the active count. Returns `None`
+    /// for the convenience of [`after_run`](Self::after_run).
+    fn finish(&mut self, status: Status) -> Option<Duration> {
         match &status {
             Status::Completed => tracing::info!(service = %self.row.name, "completed"),
             Status::Stopped => tracing::info!(service = %self.row.name, "stopped"),
-            Status::Aborted => {
-                tracing::warn!(service = %self.row.name, "aborted: still running at the shutdown deadline")
-            }
             _ => {}
         }
         self.finished = true;
-        self.row
-            .finish(self.id, status, self.inner.end_time(), shutdown_abort);
+        self.row.finish(self.id, status, self.inner.end_time());
         self.inner.instance_ended();
+        None
+    }
+}
+
+impl Outcome {
+    fn from_run(result: Result<Result<(), BoxError>, String>) -> Outcome {
+        match result {
+            Ok(Ok(())) => Outcome::Returned,
+            Ok(Err(error)) => Outcome::Failed(error_text(&*error)),
+            Err(panic) => Outcome::Failed(panic),
+        }
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if !self.finished {
-            // The task was aborted (on request, by replacement, or because the
-            // runtime is going away). A request already marked the row; this
-            // covers the rest.
-            if self.row.is_current(self.id) {
-                tracing::info!(service = %self.row.name, "aborted");
-            }
-            self.row
-                .finish(self.id, Status::Aborted, self.inner.end_time(), Some(false));
-            self.inner.instance_ended();
+        if self.finished {
+            return;
         }
+        // The task was aborted: by the kill scan at the shutdown deadline, on
+        // request (which already marked the row), by a replacement, or
+        // because the runtime is going away.
+        let killed = self.inner.kill.is_cancelled();
+        if killed {
+            self.inner.record_kill(&self.row.name);
+            tracing::warn!(service = %self.row.name, "aborted: still running at the shutdown deadline");
+        } else if self.row.is_current(self.id) {
+            tracing::info!(service = %self.row.name, "aborted");
+        }
+        self.row
+            .finish(self.id, Status::Aborted, self.inner.end_time());
+        self.inner.instance_ended();
     }
 }
 
@@ -265,4 +309,37 @@ pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-service task is what 100,000 services multiply: keep it small
+    /// (the rare paths are boxed; see `Instance::run`).
+    #[tokio::test]
+    async fn the_spawned_future_stays_small() {
+        let inner = Inner::new(
+            tokio_util::sync::CancellationToken::new(),
+            tokio::runtime::Handle::current(),
+            Duration::from_secs(1),
+            false,
+        );
+        let (row, id) = inner
+            .register(&Arc::from("probe"), Status::Running, false)
+            .unwrap();
+        let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));
+        let instance = Instance {
+            inner: Arc::clone(&inner),
+            row,
+            id,
+            work: Work::Factory(factory),
+            policy: RestartPolicy::Never,
+            finished: true,
+        };
+        inner.instance_ended();
+        let future = instance.run();
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 320, "the per-service future grew to {size} bytes");
+    }
 }

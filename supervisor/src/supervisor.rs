@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     shutdown_began: OnceLock<Instant>,
     result: OnceLock<Result<(), Error>>,
     finished: Notify,
+    /// Names aborted at the shutdown deadline.
+    killed: Mutex<Vec<Arc<str>>>,
     active_gauge: metrics::Gauge,
     /// Slots for `spawn_blocking` closures.
     pub(crate) slots: Arc<Semaphore>,
@@ -67,6 +69,7 @@ impl Inner {
             shutdown_began: OnceLock::new(),
             result: OnceLock::new(),
             finished: Notify::new(),
+            killed: Mutex::new(Vec::new()),
             active_gauge: metrics::gauge!("supervisor.active"),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
         })
@@ -185,21 +188,56 @@ impl Inner {
         self.kill.cancel();
     }
 
-    /// What `shutdown` returns: every row that failed or was aborted by shutdown.
+    /// The kill scan, once, after `kill` is cancelled: aborts the task of every
+    /// row still active. Instances registered after the scan see `kill` in
+    /// [`Row::attach`]; jobs sharing a name watch `kill` themselves.
+    fn abort_remaining(&self) {
+        let aborters: Vec<_> = {
+            let table = lock(&self.table);
+            table
+                .rows
+                .iter()
+                .filter_map(|row| row.take_active_aborter())
+                .collect()
+        };
+        for aborter in aborters {
+            aborter.fire();
+        }
+    }
+
+    /// Notes an instance or job aborted at the shutdown deadline. Kept as an
+    /// event, not read off the rows: a row shows only the latest job under a
+    /// name, and an earlier one that was stuck must still be reported.
+    pub(crate) fn record_kill(&self, name: &Arc<str>) {
+        lock(&self.killed).push(Arc::clone(name));
+    }
+
+    /// What `shutdown` returns: every row whose service failed, then every
+    /// name aborted at the deadline (each name once).
     fn outcome(&self) -> Result<(), Error> {
         let forced = self.forced();
-        let table = lock(&self.table);
-        let failures: Vec<ServiceFailure> = table
-            .rows
-            .iter()
-            .filter_map(|row| {
-                row.failure().map(|(status, _)| ServiceFailure {
-                    name: Arc::clone(&row.name),
-                    forced: forced && status == Status::Aborted,
-                    status,
+        let mut failures: Vec<ServiceFailure> = {
+            let table = lock(&self.table);
+            table
+                .rows
+                .iter()
+                .filter_map(|row| {
+                    row.failed().map(|status| ServiceFailure {
+                        name: Arc::clone(&row.name),
+                        status,
+                        forced: false,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        let mut killed = std::mem::take(&mut *lock(&self.killed));
+        killed.sort_unstable();
+        killed.dedup();
+        failures.extend(killed.into_iter().map(|name| ServiceFailure {
+            name,
+            status: Status::Aborted,
+            forced,
+        }));
         if failures.is_empty() {
             Ok(())
         } else {
@@ -230,7 +268,11 @@ impl Inner {
             }
             () = self.kill.cancelled() => {}
         }
-        // After `kill`, every instance ends at its next poll.
+        if self.kill.is_cancelled() {
+            self.abort_remaining();
+        }
+        // Every instance still active has been aborted; its task ends (and
+        // reports) as soon as the runtime drops it.
         self.wait_idle().await;
         let result = self.outcome();
         match &result {

@@ -13,6 +13,7 @@ use std::time::Instant;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::{ServiceSnapshot, Status};
 
@@ -20,7 +21,9 @@ use crate::{ServiceSnapshot, Status};
 /// user code ever runs under our locks, and every critical section is a few
 /// field writes).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// All rows, in order of first start, and the name index.
@@ -63,9 +66,6 @@ struct RowState {
     last_failure: Option<String>,
     /// How to abort the instance's task, while it is active.
     abort: Option<Aborter>,
-    /// `Aborted` by the shutdown timeout or a second signal (an error), as
-    /// opposed to an abort the program asked for (not an error).
-    shutdown_abort: Option<bool>,
 }
 
 /// Aborts one instance's task; for a job, first flags the abort as requested
@@ -105,7 +105,6 @@ impl Row {
                 ended_at: None,
                 last_failure: None,
                 abort: None,
-                shutdown_abort: None,
             }),
         }
     }
@@ -133,7 +132,6 @@ impl Row {
             ended_at: None,
             last_failure: None,
             abort: None,
-            shutdown_abort: None,
         };
         previous
     }
@@ -141,13 +139,27 @@ impl Row {
     /// Stores the instance's abort handle; aborts it at once when the row was
     /// handed to a later instance in the meantime (so a replacement that raced
     /// with our spawn still stops us).
-    pub(crate) fn attach(&self, instance: u64, handle: Aborter) {
+    ///
+    /// Likewise when the kill scan has already passed (`kill` is cancelled):
+    /// the check runs under the row lock the scan takes, so no instance
+    /// escapes it.
+    pub(crate) fn attach(&self, instance: u64, handle: Aborter, kill: &CancellationToken) {
         let mut s = lock(&self.state);
-        if s.instance != instance {
+        if s.instance != instance || (s.status.is_active() && kill.is_cancelled()) {
             drop(s);
             handle.fire();
         } else if s.status.is_active() {
             s.abort = Some(handle);
+        }
+    }
+
+    /// The kill scan: the abort handle of the row's instance, if still active.
+    pub(crate) fn take_active_aborter(&self) -> Option<Aborter> {
+        let mut s = lock(&self.state);
+        if s.status.is_active() {
+            s.abort.take()
+        } else {
+            None
         }
     }
 
@@ -176,7 +188,9 @@ impl Row {
         });
     }
 
-    /// A run failed and a restart is scheduled.
+    /// A run failed and a restart is scheduled; `false` (and no change) when
+    /// shutdown has begun (`root` is cancelled) or the row moved on. The check
+    /// runs under the row lock, so it is atomic with the transition.
     pub(crate) fn set_restarting(
         &self,
         instance: u64,
@@ -184,32 +198,42 @@ impl Row {
         max: u32,
         reason: &str,
         now: Instant,
-    ) {
-        self.update(instance, |s| {
-            s.status = Status::Restarting { attempt, max };
-            s.ended_at = Some(now);
-            s.last_failure = Some(reason.to_string());
-        });
+        root: &CancellationToken,
+    ) -> bool {
+        let mut s = lock(&self.state);
+        if s.instance != instance || !s.status.is_active() {
+            return false;
+        }
+        s.last_failure = Some(reason.to_string());
+        if root.is_cancelled() {
+            return false;
+        }
+        s.status = Status::Restarting { attempt, max };
+        s.ended_at = Some(now);
+        true
     }
 
-    /// The backoff delay is over and the next run starts.
-    pub(crate) fn set_restarted(&self, instance: u64, now: Instant) {
-        self.update(instance, |s| {
-            s.status = Status::Running;
-            s.restarts = s.restarts.saturating_add(1);
-            s.started_at = now;
-            s.ended_at = None;
-        });
+    /// The backoff delay is over and the next run starts; `false` (and no
+    /// change) when shutdown has begun or the row moved on.
+    pub(crate) fn set_restarted(
+        &self,
+        instance: u64,
+        now: Instant,
+        root: &CancellationToken,
+    ) -> bool {
+        let mut s = lock(&self.state);
+        if s.instance != instance || !s.status.is_active() || root.is_cancelled() {
+            return false;
+        }
+        s.status = Status::Running;
+        s.restarts = s.restarts.saturating_add(1);
+        s.started_at = now;
+        s.ended_at = None;
+        true
     }
 
     /// Records the final status; ignored when the row moved on.
-    pub(crate) fn finish(
-        &self,
-        instance: u64,
-        status: Status,
-        ended_at: Instant,
-        shutdown_abort: Option<bool>,
-    ) {
+    pub(crate) fn finish(&self, instance: u64, status: Status, ended_at: Instant) {
         self.update(instance, |s| {
             if let Status::Failed { reason } = &status {
                 s.last_failure = Some(reason.clone());
@@ -217,7 +241,6 @@ impl Row {
             s.status = status;
             s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
             s.abort = None;
-            s.shutdown_abort = shutdown_abort;
         });
     }
 
@@ -233,7 +256,6 @@ impl Row {
         if s.ended_at.is_none() {
             s.ended_at = Some(now);
         }
-        s.shutdown_abort = Some(false);
         let handle = s.abort.take();
         drop(s);
         if let Some(handle) = handle {
@@ -256,15 +278,10 @@ impl Row {
         }
     }
 
-    /// `Some(status, forced)` when the row ended in a way `shutdown` reports
-    /// as an error.
-    pub(crate) fn failure(&self) -> Option<(Status, bool)> {
+    /// `Some(Failed { .. })` when the row's service failed.
+    pub(crate) fn failed(&self) -> Option<Status> {
         let s = lock(&self.state);
-        match (&s.status, s.shutdown_abort) {
-            (Status::Failed { .. }, _) => Some((s.status.clone(), false)),
-            (Status::Aborted, Some(true)) => Some((Status::Aborted, false)),
-            _ => None,
-        }
+        matches!(s.status, Status::Failed { .. }).then(|| s.status.clone())
     }
 
     #[cfg(test)]
@@ -282,10 +299,16 @@ mod tests {
         let now = Instant::now();
         let row = Row::new("svc".into(), 1, Status::Running, now);
         assert!(row.reset(2, Status::Running, now, true).is_none());
-        row.finish(1, Status::Failed { reason: "old".into() }, now, None);
-        row.set_restarting(1, 1, 3, "old", now);
+        row.finish(
+            1,
+            Status::Failed {
+                reason: "old".into(),
+            },
+            now,
+        );
+        assert!(!row.set_restarting(1, 1, 3, "old", now, &CancellationToken::new()));
         assert_eq!(row.status(), Status::Running);
-        row.finish(2, Status::Completed, now, None);
+        row.finish(2, Status::Completed, now);
         assert_eq!(row.status(), Status::Completed);
     }
 
@@ -294,9 +317,12 @@ mod tests {
         let now = Instant::now();
         let row = Row::new("svc".into(), 1, Status::Running, now);
         assert!(matches!(row.abort(Some(1), now), AbortOutcome::Aborted));
-        row.finish(1, Status::Completed, now, None);
+        row.finish(1, Status::Completed, now);
         assert_eq!(row.status(), Status::Aborted);
         assert!(matches!(row.abort(Some(1), now), AbortOutcome::NotRunning));
-        assert!(row.failure().is_none(), "an abort on request is not an error");
+        assert!(
+            row.failed().is_none(),
+            "an abort on request is not an error"
+        );
     }
 }
