@@ -285,7 +285,11 @@ impl Drop for Instance {
         let killed = self.inner.kill.is_cancelled();
         if killed {
             self.inner.record_kill(&self.row.name);
-            tracing::warn!(service = %self.row.name, "aborted: still running at the shutdown deadline");
+            if self.inner.forced() {
+                tracing::warn!(service = %self.row.name, "aborted by a second signal");
+            } else {
+                tracing::warn!(service = %self.row.name, "aborted: still running at the shutdown deadline");
+            }
         } else if self.row.is_current(self.id) {
             tracing::info!(service = %self.row.name, "aborted");
         }
