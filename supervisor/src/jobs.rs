@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::blocking::record_times;
 use crate::panic::{catch, CatchUnwind};
 use crate::supervisor::Inner;
-use crate::table::{AbortOutcome, Aborter, Row};
+use crate::table::{Aborter, Row};
 use crate::{pool, spawn_named, BlockingError, Context, Status};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
@@ -49,6 +49,7 @@ pub struct BlockingHandle<R> {
 /// Where a started job lives, to abort it.
 #[derive(Clone)]
 struct JobRef {
+    inner: Arc<Inner>,
     row: Arc<Row>,
     id: u64,
     aborter: Aborter,
@@ -108,12 +109,9 @@ impl<R> BlockingHandle<R> {
     /// it really returns.
     pub fn abort(&self) {
         if let Some(job) = &self.job {
-            if matches!(
-                job.row.abort(Some(job.id), Instant::now()),
-                AbortOutcome::Aborted
-            ) {
-                tracing::info!(service = %self.name, "job aborted on request");
-            }
+            job.inner.abort_row(&job.row, Some(job.id));
+            // Also when the row had already let it go: the flag makes its
+            // `join` say `Aborted`, and aborting an ended task is harmless.
             job.aborter.fire();
         }
     }
@@ -152,14 +150,16 @@ impl<R> Job<R> {
             Status::Aborted => tracing::info!(service = %self.row.name, "job aborted"),
             _ => tracing::info!(service = %self.row.name, "job ended: {status}"),
         }
-        if killed {
+        let accounted = self.row.finish(self.id, status, self.inner.end_time());
+        if accounted && killed {
             self.inner.record_kill(&self.row.name);
         }
-        self.row.finish(self.id, status, self.inner.end_time());
         if let Some(tx) = self.tx.take() {
             // Leave the active count before the result can be observed, so a
             // caller of `join` never sees its job still counted.
-            self.inner.instance_ended();
+            if accounted {
+                self.inner.instance_ended();
+            }
             let _ = tx.send(result);
         }
     }
@@ -241,7 +241,12 @@ where
     BlockingHandle {
         name,
         result: Some(rx),
-        job: Some(JobRef { row, id, aborter }),
+        job: Some(JobRef {
+            inner: Arc::clone(inner),
+            row,
+            id,
+            aborter,
+        }),
     }
 }
 

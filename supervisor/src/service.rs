@@ -258,8 +258,9 @@ impl Instance {
             _ => {}
         }
         self.finished = true;
-        self.row.finish(self.id, status, self.inner.end_time());
-        self.inner.instance_ended();
+        if self.row.finish(self.id, status, self.inner.end_time()) {
+            self.inner.instance_ended();
+        }
         None
     }
 }
@@ -280,21 +281,24 @@ impl Drop for Instance {
             return;
         }
         // The task was aborted: by the kill scan at the shutdown deadline, on
-        // request (which already marked the row), by a replacement, or
-        // because the runtime is going away.
-        let killed = self.inner.kill.is_cancelled();
-        if killed {
+        // request or by a replacement (both already accounted for it, so
+        // `finish` says `false`), or because the runtime is going away.
+        if !self
+            .row
+            .finish(self.id, Status::Aborted, self.inner.end_time())
+        {
+            return;
+        }
+        if self.inner.kill.is_cancelled() {
             self.inner.record_kill(&self.row.name);
             if self.inner.forced() {
                 tracing::warn!(service = %self.row.name, "aborted by a second signal");
             } else {
                 tracing::warn!(service = %self.row.name, "aborted: still running at the shutdown deadline");
             }
-        } else if self.row.is_current(self.id) {
+        } else {
             tracing::info!(service = %self.row.name, "aborted");
         }
-        self.row
-            .finish(self.id, Status::Aborted, self.inner.end_time());
         self.inner.instance_ended();
     }
 }

@@ -115,48 +115,79 @@ pub struct ServiceSnapshot {
     pub last_failure: Option<String>,
 }
 
-/// Column widths shared by the row and the table header.
-pub(crate) const NAME_WIDTH: usize = 20;
-pub(crate) const STATUS_WIDTH: usize = 18;
+/// The narrowest name and status columns; wider content widens them.
+const NAME_WIDTH: usize = 20;
+const STATUS_WIDTH: usize = 18;
 
-impl fmt::Display for ServiceSnapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A failed status carries its reason, shown in the last column instead.
-        let status = match &self.status {
+impl ServiceSnapshot {
+    /// The status column's text: a failure's reason goes to the last column.
+    fn status_words(&self) -> String {
+        match &self.status {
             Status::Failed { .. } => "failed".to_string(),
             other => other.to_string(),
-        };
+        }
+    }
+
+    fn write_row(&self, f: &mut fmt::Formatter<'_>, widths: (usize, usize)) -> fmt::Result {
         let failure = match (&self.status, &self.last_failure) {
             (Status::Failed { reason }, _) => reason.as_str(),
             (_, Some(reason)) => reason.as_str(),
             (_, None) => "-",
         };
-        write!(
+        write_columns(
             f,
-            "{:<nw$} {:<sw$} {:>8} {:>10}  {}",
-            self.name,
-            status,
-            self.restarts,
-            format_uptime(self.uptime),
-            one_line(failure),
-            nw = NAME_WIDTH,
-            sw = STATUS_WIDTH,
+            widths,
+            [
+                &self.name,
+                &self.status_words(),
+                &self.restarts.to_string(),
+                &format_uptime(self.uptime),
+                &one_line(failure),
+            ],
         )
     }
 }
 
-/// The header line matching [`ServiceSnapshot`]'s `Display`.
-pub(crate) fn table_header() -> String {
-    format!(
-        "{:<nw$} {:<sw$} {:>8} {:>10}  {}",
-        "NAME",
-        "STATUS",
-        "RESTARTS",
-        "UPTIME",
-        "LAST FAILURE",
-        nw = NAME_WIDTH,
-        sw = STATUS_WIDTH,
+impl fmt::Display for ServiceSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let widths = (
+            NAME_WIDTH.max(self.name.chars().count()),
+            STATUS_WIDTH.max(self.status_words().chars().count()),
+        );
+        self.write_row(f, widths)
+    }
+}
+
+fn write_columns(
+    f: &mut fmt::Formatter<'_>,
+    (name_width, status_width): (usize, usize),
+    [name, status, restarts, uptime, failure]: [&str; 5],
+) -> fmt::Result {
+    write!(
+        f,
+        "{name:<name_width$} {status:<status_width$} {restarts:>8} {uptime:>10}  {failure}"
     )
+}
+
+/// Renders rows as a table: a header, then one line per row, the name and
+/// status columns as wide as their widest cell.
+pub(crate) fn write_table(f: &mut fmt::Formatter<'_>, rows: &[ServiceSnapshot]) -> fmt::Result {
+    let widths = rows.iter().fold((NAME_WIDTH, STATUS_WIDTH), |(n, s), row| {
+        (
+            n.max(row.name.chars().count()),
+            s.max(row.status_words().chars().count()),
+        )
+    });
+    write_columns(
+        f,
+        widths,
+        ["NAME", "STATUS", "RESTARTS", "UPTIME", "LAST FAILURE"],
+    )?;
+    for row in rows {
+        f.write_str("\n")?;
+        row.write_row(f, widths)?;
+    }
+    f.write_str("\n")
 }
 
 /// `1h02m`, `3m07s`, `12.4s`: short and readable.

@@ -108,17 +108,18 @@ impl Inner {
             fresh = true;
             Row::new(Arc::clone(name), id, status.clone(), now)
         });
-        let previous = if fresh {
-            None
-        } else {
-            row.reset(id, status, now, replace)
-        };
+        let reset = (!fresh).then(|| row.reset(id, status, now, replace));
         self.active.fetch_add(1, Ordering::AcqRel);
         drop(table);
         self.active_gauge.increment(1.0);
-        if let Some(previous) = previous {
-            tracing::info!(service = %name, "replaced: aborting the previous instance");
-            previous.fire();
+        if let Some(reset) = reset {
+            if reset.replaced {
+                tracing::info!(service = %name, "replaced: aborting the previous instance");
+                self.instance_ended();
+            }
+            if let Some(aborter) = reset.aborter {
+                aborter.fire();
+            }
         }
         Ok((row, id))
     }
@@ -164,15 +165,20 @@ impl Inner {
     /// Aborts the current instance under `name` on request.
     pub(crate) fn abort(&self, name: &str) -> bool {
         match self.row(name) {
-            Some(row) => {
-                let aborted = matches!(row.abort(None, Instant::now()), AbortOutcome::Aborted);
-                if aborted {
-                    tracing::info!(service = name, "aborted on request");
-                }
-                aborted
-            }
+            Some(row) => self.abort_row(&row, None),
             None => false,
         }
+    }
+
+    /// Aborts an instance of `row` on request (see [`Row::abort`]) and leaves
+    /// the active count for it at once.
+    pub(crate) fn abort_row(&self, row: &Row, instance: Option<u64>) -> bool {
+        let aborted = row.abort(instance, Instant::now()) == AbortOutcome::Aborted;
+        if aborted {
+            tracing::info!(service = %row.name, "aborted on request");
+            self.instance_ended();
+        }
+        aborted
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ServiceSnapshot> {
@@ -192,14 +198,13 @@ impl Inner {
     /// row still active. Instances registered after the scan see `kill` in
     /// [`Row::attach`]; jobs sharing a name watch `kill` themselves.
     fn abort_remaining(&self) {
-        let aborters: Vec<_> = {
+        let mut aborters = Vec::new();
+        {
             let table = lock(&self.table);
-            table
-                .rows
-                .iter()
-                .filter_map(|row| row.take_active_aborter())
-                .collect()
-        };
+            for row in &table.rows {
+                row.take_active_aborters(&mut aborters);
+            }
+        }
         for aborter in aborters {
             aborter.fire();
         }
@@ -500,6 +505,7 @@ impl Supervisor {
         )?;
         Ok(TaskHandle {
             name,
+            inner: Arc::clone(&self.inner),
             row: started.row,
             id: started.id,
         })
@@ -692,7 +698,8 @@ impl fmt::Debug for TaskDescriptor {
 #[derive(Clone)]
 pub struct TaskHandle {
     name: Arc<str>,
-    row: Arc<crate::table::Row>,
+    inner: Arc<Inner>,
+    row: Arc<Row>,
     id: u64,
 }
 
@@ -705,14 +712,7 @@ impl TaskHandle {
     /// Aborts this instance (never a later one under the same name): it ends
     /// `Aborted` and is not restarted. `false` when it had already ended.
     pub fn abort(&self) -> bool {
-        let aborted = matches!(
-            self.row.abort(Some(self.id), Instant::now()),
-            AbortOutcome::Aborted
-        );
-        if aborted {
-            tracing::info!(service = %self.name, "aborted on request");
-        }
-        aborted
+        self.inner.abort_row(&self.row, Some(self.id))
     }
 }
 
@@ -737,10 +737,6 @@ impl fmt::Debug for Supervisor {
 /// The status table: a header and one row per service.
 impl fmt::Display for Supervisor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", crate::status::table_header())?;
-        for row in self.snapshot() {
-            writeln!(f, "{row}")?;
-        }
-        Ok(())
+        crate::status::write_table(f, &self.snapshot())
     }
 }

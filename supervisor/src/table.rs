@@ -51,6 +51,17 @@ impl Table {
 }
 
 /// One name's row.
+///
+/// # Active accounting
+///
+/// An instance counts as active exactly while it is in its row's *active
+/// set*: the row's current instance while its status is active, plus
+/// `others` (still-running instances the row no longer shows: an earlier job
+/// under a shared name, or a service a job under its name overshadowed).
+/// Every transition out of the set happens under the row lock and is reported
+/// to the caller (`true` / [`AbortOutcome::Aborted`]), which then leaves the
+/// supervisor's active count: exactly once per instance, whoever gets there
+/// first (the instance ending, an abort on request, a replacement).
 pub(crate) struct Row {
     pub(crate) name: Arc<str>,
     state: Mutex<RowState>,
@@ -64,8 +75,10 @@ struct RowState {
     started_at: Instant,
     ended_at: Option<Instant>,
     last_failure: Option<String>,
-    /// How to abort the instance's task, while it is active.
+    /// How to abort the current instance's task, while it is active.
     abort: Option<Aborter>,
+    /// Active instances under this name that the row no longer shows.
+    others: Vec<(u64, Option<Aborter>)>,
 }
 
 /// Aborts one instance's task; for a job, first flags the abort as requested
@@ -86,11 +99,23 @@ impl Aborter {
 }
 
 /// What [`Row::abort`] found.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AbortOutcome {
-    /// The instance was active; it is now marked `Aborted` and its task was aborted.
+    /// The instance was active; it is now out of the active set (the caller
+    /// leaves the active count) and its task was aborted.
     Aborted,
     /// Nothing to abort: the instance had ended or been replaced.
     NotRunning,
+}
+
+/// What [`Row::reset`] did to the instance the row showed before.
+#[must_use]
+pub(crate) struct Reset {
+    /// A replaced active instance left the active set: the caller leaves the
+    /// active count for it.
+    pub(crate) replaced: bool,
+    /// Its abort handle, to fire once the row lock is released.
+    pub(crate) aborter: Option<Aborter>,
 }
 
 impl Row {
@@ -105,79 +130,87 @@ impl Row {
                 ended_at: None,
                 last_failure: None,
                 abort: None,
+                others: Vec::new(),
             }),
         }
     }
 
-    /// Hands the row to a new instance; returns the abort handle of the
-    /// previous one if it is still active (when `replace` is set).
+    /// Hands the row to a new instance. With `replace`, an active previous
+    /// instance leaves the active set and is to be aborted; without, it keeps
+    /// running, out of sight, in `others`.
     pub(crate) fn reset(
         &self,
         instance: u64,
         status: Status,
         now: Instant,
         replace: bool,
-    ) -> Option<Aborter> {
+    ) -> Reset {
         let mut s = lock(&self.state);
-        let previous = if replace && s.status.is_active() {
-            s.abort.take()
-        } else {
-            None
+        let mut reset = Reset {
+            replaced: false,
+            aborter: None,
         };
-        *s = RowState {
-            instance,
-            status,
-            restarts: 0,
-            started_at: now,
-            ended_at: None,
-            last_failure: None,
-            abort: None,
-        };
-        previous
+        if s.status.is_active() {
+            let previous = (s.instance, s.abort.take());
+            if replace {
+                reset.replaced = true;
+                reset.aborter = previous.1;
+            } else {
+                s.others.push(previous);
+            }
+        }
+        s.instance = instance;
+        s.status = status;
+        s.restarts = 0;
+        s.started_at = now;
+        s.ended_at = None;
+        s.last_failure = None;
+        reset
     }
 
-    /// Stores the instance's abort handle; aborts it at once when the row was
-    /// handed to a later instance in the meantime (so a replacement that raced
-    /// with our spawn still stops us).
-    ///
-    /// Likewise when the kill scan has already passed (`kill` is cancelled):
-    /// the check runs under the row lock the scan takes, so no instance
-    /// escapes it.
+    /// Stores the instance's abort handle. Aborts at once an instance that is
+    /// no longer in the active set (a replacement raced with our spawn), and
+    /// one that the kill scan has already passed (`kill` is cancelled): the
+    /// check runs under the row lock the scan takes, so no instance escapes.
     pub(crate) fn attach(&self, instance: u64, handle: Aborter, kill: &CancellationToken) {
         let mut s = lock(&self.state);
-        if s.instance != instance || (s.status.is_active() && kill.is_cancelled()) {
-            drop(s);
-            handle.fire();
-        } else if s.status.is_active() {
-            s.abort = Some(handle);
+        let slot = if s.instance == instance {
+            s.status.is_active().then_some(&mut s.abort)
+        } else {
+            s.others
+                .iter_mut()
+                .find(|(id, _)| *id == instance)
+                .map(|(_, slot)| slot)
+        };
+        match slot {
+            Some(slot) if !kill.is_cancelled() => *slot = Some(handle),
+            Some(_) => {
+                drop(s);
+                handle.fire();
+            }
+            // Ended already (nothing to do) or replaced (must not run on).
+            None => {
+                drop(s);
+                handle.fire();
+            }
         }
     }
 
-    /// The kill scan: the abort handle of the row's instance, if still active.
-    pub(crate) fn take_active_aborter(&self) -> Option<Aborter> {
+    /// The kill scan: the abort handles of every active instance of the row.
+    pub(crate) fn take_active_aborters(&self, into: &mut Vec<Aborter>) {
         let mut s = lock(&self.state);
         if s.status.is_active() {
-            s.abort.take()
-        } else {
-            None
+            into.extend(s.abort.take());
         }
+        into.extend(s.others.iter_mut().filter_map(|(_, slot)| slot.take()));
     }
 
-    /// Applies `f` when the row still belongs to `instance` and is active.
-    fn update(&self, instance: u64, f: impl FnOnce(&mut RowState)) -> bool {
+    /// Applies `f` when the row still shows `instance` and it is active.
+    fn update(&self, instance: u64, f: impl FnOnce(&mut RowState)) {
         let mut s = lock(&self.state);
         if s.instance == instance && s.status.is_active() {
             f(&mut s);
-            true
-        } else {
-            false
         }
-    }
-
-    /// Whether the row still describes `instance` and it is active.
-    pub(crate) fn is_current(&self, instance: u64) -> bool {
-        let s = lock(&self.state);
-        s.instance == instance && s.status.is_active()
     }
 
     pub(crate) fn set_running(&self, instance: u64, now: Instant) {
@@ -188,9 +221,9 @@ impl Row {
         });
     }
 
-    /// A run failed and a restart is scheduled; `false` (and no change) when
-    /// shutdown has begun (`root` is cancelled) or the row moved on. The check
-    /// runs under the row lock, so it is atomic with the transition.
+    /// A run failed and a restart is scheduled. `false` (and no change) when
+    /// shutdown has begun (`root` is cancelled): checked under the row lock,
+    /// so it is atomic with the transition and with the shutdown's view.
     pub(crate) fn set_restarting(
         &self,
         instance: u64,
@@ -201,20 +234,22 @@ impl Row {
         root: &CancellationToken,
     ) -> bool {
         let mut s = lock(&self.state);
-        if s.instance != instance || !s.status.is_active() {
-            return false;
+        let shown = s.instance == instance && s.status.is_active();
+        if shown {
+            s.last_failure = Some(reason.to_string());
         }
-        s.last_failure = Some(reason.to_string());
         if root.is_cancelled() {
             return false;
         }
-        s.status = Status::Restarting { attempt, max };
-        s.ended_at = Some(now);
+        if shown {
+            s.status = Status::Restarting { attempt, max };
+            s.ended_at = Some(now);
+        }
         true
     }
 
     /// The backoff delay is over and the next run starts; `false` (and no
-    /// change) when shutdown has begun or the row moved on.
+    /// change) when shutdown has begun.
     pub(crate) fn set_restarted(
         &self,
         instance: u64,
@@ -222,41 +257,60 @@ impl Row {
         root: &CancellationToken,
     ) -> bool {
         let mut s = lock(&self.state);
-        if s.instance != instance || !s.status.is_active() || root.is_cancelled() {
+        if root.is_cancelled() {
             return false;
         }
-        s.status = Status::Running;
-        s.restarts = s.restarts.saturating_add(1);
-        s.started_at = now;
-        s.ended_at = None;
+        if s.instance == instance && s.status.is_active() {
+            s.status = Status::Running;
+            s.restarts = s.restarts.saturating_add(1);
+            s.started_at = now;
+            s.ended_at = None;
+        }
         true
     }
 
-    /// Records the final status; ignored when the row moved on.
-    pub(crate) fn finish(&self, instance: u64, status: Status, ended_at: Instant) {
-        self.update(instance, |s| {
+    /// The instance ended with `status`. Returns whether it was still in the
+    /// active set (then the caller leaves the active count); the status is
+    /// written only when the row still shows it.
+    pub(crate) fn finish(&self, instance: u64, status: Status, ended_at: Instant) -> bool {
+        let mut s = lock(&self.state);
+        if s.instance == instance && s.status.is_active() {
             if let Status::Failed { reason } = &status {
                 s.last_failure = Some(reason.clone());
             }
             s.status = status;
             s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
             s.abort = None;
-        });
+            return true;
+        }
+        match s.others.iter().position(|(id, _)| *id == instance) {
+            Some(i) => {
+                s.others.swap_remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// Aborts `instance` (or, with `None`, whatever instance is current) on
-    /// the program's request: marks it `Aborted` at once and aborts its task.
+    /// Aborts `instance` (or, with `None`, the instance the row shows) on the
+    /// program's request. The row shows it `Aborted` at once.
     pub(crate) fn abort(&self, instance: Option<u64>, now: Instant) -> AbortOutcome {
         let mut s = lock(&self.state);
-        let current = instance.is_none_or(|id| id == s.instance);
-        if !current || !s.status.is_active() {
-            return AbortOutcome::NotRunning;
-        }
-        s.status = Status::Aborted;
-        if s.ended_at.is_none() {
-            s.ended_at = Some(now);
-        }
-        let handle = s.abort.take();
+        let handle = if instance.is_none_or(|id| id == s.instance) {
+            if !s.status.is_active() {
+                return AbortOutcome::NotRunning;
+            }
+            s.status = Status::Aborted;
+            if s.ended_at.is_none() {
+                s.ended_at = Some(now);
+            }
+            s.abort.take()
+        } else {
+            let Some(i) = s.others.iter().position(|(id, _)| Some(*id) == instance) else {
+                return AbortOutcome::NotRunning;
+            };
+            s.others.swap_remove(i).1
+        };
         drop(s);
         if let Some(handle) = handle {
             handle.fire();
@@ -298,17 +352,18 @@ mod tests {
     fn writes_of_a_replaced_instance_are_ignored() {
         let now = Instant::now();
         let row = Row::new("svc".into(), 1, Status::Running, now);
-        assert!(row.reset(2, Status::Running, now, true).is_none());
-        row.finish(
+        let reset = row.reset(2, Status::Running, now, true);
+        assert!(reset.replaced, "the active instance 1 left the active set");
+        assert!(!row.finish(
             1,
             Status::Failed {
-                reason: "old".into(),
+                reason: "old".into()
             },
-            now,
-        );
-        assert!(!row.set_restarting(1, 1, 3, "old", now, &CancellationToken::new()));
+            now
+        ));
+        assert!(row.set_restarting(1, 1, 3, "old", now, &CancellationToken::new()));
         assert_eq!(row.status(), Status::Running);
-        row.finish(2, Status::Completed, now);
+        assert!(row.finish(2, Status::Completed, now));
         assert_eq!(row.status(), Status::Completed);
     }
 
@@ -316,13 +371,35 @@ mod tests {
     fn a_final_status_is_never_overwritten() {
         let now = Instant::now();
         let row = Row::new("svc".into(), 1, Status::Running, now);
-        assert!(matches!(row.abort(Some(1), now), AbortOutcome::Aborted));
-        row.finish(1, Status::Completed, now);
+        assert_eq!(row.abort(Some(1), now), AbortOutcome::Aborted);
+        assert!(!row.finish(1, Status::Completed, now), "already accounted");
         assert_eq!(row.status(), Status::Aborted);
-        assert!(matches!(row.abort(Some(1), now), AbortOutcome::NotRunning));
+        assert_eq!(row.abort(Some(1), now), AbortOutcome::NotRunning);
         assert!(
             row.failed().is_none(),
             "an abort on request is not an error"
         );
+    }
+
+    #[test]
+    fn an_overshadowed_instance_stays_active_until_it_ends() {
+        let now = Instant::now();
+        let row = Row::new("job".into(), 1, Status::Running, now);
+        let reset = row.reset(2, Status::Running, now, false);
+        assert!(!reset.replaced);
+        assert!(row.finish(2, Status::Completed, now), "the shown one ends");
+        assert!(row.finish(1, Status::Completed, now), "the hidden one too");
+        assert!(!row.finish(1, Status::Completed, now), "but only once");
+        assert_eq!(row.status(), Status::Completed);
+    }
+
+    #[test]
+    fn an_overshadowed_instance_can_be_aborted_by_id() {
+        let now = Instant::now();
+        let row = Row::new("job".into(), 1, Status::Running, now);
+        let _ = row.reset(2, Status::Running, now, false);
+        assert_eq!(row.abort(Some(1), now), AbortOutcome::Aborted);
+        assert_eq!(row.status(), Status::Running, "the shown job is untouched");
+        assert!(!row.finish(1, Status::Aborted, now));
     }
 }

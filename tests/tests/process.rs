@@ -74,8 +74,15 @@ fn sigterm_stops_cleanly_and_exits_zero() {
     let proc = Proc::start("cooperative", 10_000);
     proc.signal(libc::SIGTERM);
     let (status, took, stderr) = proc.wait(SLACK);
-    assert_eq!(status.code(), Some(0), "exit code after SIGTERM; stderr:\n{stderr}");
-    assert!(stderr.contains("stopped"), "final table shows `stopped`:\n{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit code after SIGTERM; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("stopped"),
+        "final table shows `stopped`:\n{stderr}"
+    );
     assert!(took < SLACK, "took {took:?}");
 }
 
@@ -84,7 +91,11 @@ fn sigint_stops_cleanly_and_exits_zero() {
     let proc = Proc::start("cooperative", 10_000);
     proc.signal(libc::SIGINT);
     let (status, _, stderr) = proc.wait(SLACK);
-    assert_eq!(status.code(), Some(0), "exit code after SIGINT; stderr:\n{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit code after SIGINT; stderr:\n{stderr}"
+    );
 }
 
 #[test]
@@ -96,7 +107,10 @@ fn stubborn_service_is_aborted_after_the_timeout_and_exits_one() {
     let (status, _, stderr) = proc.wait(timeout + SLACK);
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(1), "exit code; stderr:\n{stderr}");
-    assert!(took >= timeout, "it waited out the timeout first ({took:?})");
+    assert!(
+        took >= timeout,
+        "it waited out the timeout first ({took:?})"
+    );
     assert!(
         stderr.contains("`stubborn` was aborted"),
         "the error names the service:\n{stderr}"

@@ -1,0 +1,785 @@
+//! Jobs with a typed result: `spawn_blocking`, `spawn_oneshot`,
+//! `BlockingHandle::{join, try_join, abort}` and `BlockingSpawner`.
+//!
+//! These run on the real clock: tokio's paused clock jumps ahead whenever the
+//! runtime is idle, which it is while a closure works on an OS thread. Every
+//! wait is for an event (a channel message, the supervisor's token, `wait`);
+//! the only fixed windows are the ones that prove something does *not* happen.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use supervisor::{
+    BlockingError, BlockingHandle, BlockingSpawner, Error, ServiceSnapshot, Status, Supervisor,
+    MAX_BLOCKING,
+};
+use tokio::sync::mpsc;
+
+/// Longest wait for something that must happen.
+const EVENTUALLY: Duration = Duration::from_secs(10);
+/// How long something that must not happen is given to happen anyway.
+const QUIET: Duration = Duration::from_millis(300);
+
+fn start() -> Supervisor {
+    supervisor::Builder::new()
+        .only(Vec::<String>::new())
+        .start()
+        .expect("a supervisor without services starts")
+}
+
+fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
+    sup.snapshot()
+        .into_iter()
+        .find(|r| &*r.name == name)
+        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
+}
+
+async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str, sup: &Supervisor) -> T {
+    tokio::time::timeout(EVENTUALLY, rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}\n{sup}"))
+        .unwrap_or_else(|| panic!("channel closed while waiting for {what}\n{sup}"))
+}
+
+async fn join_within<R>(handle: BlockingHandle<R>, sup: &Supervisor) -> Result<R, BlockingError> {
+    tokio::time::timeout(EVENTUALLY, handle.join())
+        .await
+        .unwrap_or_else(|_| panic!("join did not return\n{sup}"))
+}
+
+async fn wait_idle(sup: &Supervisor) {
+    tokio::time::timeout(EVENTUALLY, sup.wait())
+        .await
+        .unwrap_or_else(|_| panic!("the supervisor did not become idle\n{sup}"));
+}
+
+/// A blocking job that reports `tag` once its closure runs, then blocks until
+/// its gate is opened (or its sender dropped), and returns `tag`.
+fn held_job(
+    sup: &Supervisor,
+    name: &str,
+    tag: usize,
+    started: &mpsc::UnboundedSender<usize>,
+) -> (BlockingHandle<usize>, std_mpsc::Sender<()>) {
+    let (gate, gate_rx) = std_mpsc::channel::<()>();
+    let started = started.clone();
+    let handle = sup.spawn_blocking(name, move || {
+        let _ = started.send(tag);
+        let _ = gate_rx.recv();
+        tag
+    });
+    (handle, gate)
+}
+
+#[tokio::test]
+async fn spawn_blocking_returns_values_through_join() {
+    let sup = start();
+    let jobs: Vec<_> = (0..20u64)
+        .map(|i| sup.spawn_blocking(format!("bj-value-{i}"), move || i * i))
+        .collect();
+    let mut total = 0;
+    for job in jobs {
+        assert!(job.name().starts_with("bj-value-"));
+        total += join_within(job, &sup).await.expect("no panic");
+    }
+    assert_eq!(total, (0..20u64).map(|i| i * i).sum::<u64>());
+    wait_idle(&sup).await;
+    for r in sup.snapshot() {
+        assert_eq!(r.status, Status::Completed, "{sup}");
+    }
+    let owned = sup.spawn_blocking("bj-value-string", || String::from("owned value"));
+    assert_eq!(join_within(owned, &sup).await.as_deref(), Ok("owned value"));
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
+
+#[tokio::test]
+async fn try_join_gives_the_handle_back_until_the_value_is_there() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (handle, gate) = held_job(&sup, "bj-try-join", 17, &started_tx);
+    next(&mut started, "the closure to start", &sup).await;
+
+    let handle = handle
+        .try_join()
+        .expect_err("the closure is still blocked: the handle comes back");
+    assert_eq!(handle.name(), "bj-try-join");
+    assert_eq!(row(&sup, "bj-try-join").status, Status::Running, "{sup}");
+
+    gate.send(()).expect("the closure waits on its gate");
+    wait_idle(&sup).await;
+    match handle.try_join() {
+        Ok(result) => assert_eq!(result, Ok(17), "{sup}"),
+        Err(_) => panic!("the job has ended: try_join must give its value\n{sup}"),
+    }
+    assert_eq!(row(&sup, "bj-try-join").status, Status::Completed, "{sup}");
+}
+
+/// Regression: only `MAX_BLOCKING` (8) closures run at once; the 9th waits,
+/// `Queued` and active, and starts as soon as one of the 8 returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ninth_blocking_job_waits_for_a_free_slot() {
+    assert_eq!(MAX_BLOCKING, 8);
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let mut held: Vec<_> = (0..MAX_BLOCKING)
+        .map(|i| held_job(&sup, &format!("bj-slot-{i}"), i, &started_tx))
+        .collect();
+    let mut running: Vec<usize> = Vec::new();
+    for _ in 0..MAX_BLOCKING {
+        running.push(next(&mut started, "one of the first 8 to start", &sup).await);
+    }
+    running.sort_unstable();
+    assert_eq!(running, (0..MAX_BLOCKING).collect::<Vec<_>>());
+
+    let (ninth, ninth_gate) = held_job(&sup, "bj-slot-ninth", 99, &started_tx);
+    assert_eq!(sup.active_count(), 9, "a queued job is active\n{sup}");
+    assert!(
+        tokio::time::timeout(QUIET, started.recv()).await.is_err(),
+        "the 9th closure must not start while 8 run\n{sup}"
+    );
+    assert_eq!(row(&sup, "bj-slot-ninth").status, Status::Queued, "{sup}");
+    assert_eq!(sup.active_count(), 9, "{sup}");
+
+    // Free one slot: the 9th starts.
+    let (third, third_gate) = held.remove(3);
+    third_gate.send(()).expect("gate");
+    assert_eq!(join_within(third, &sup).await, Ok(3), "{sup}");
+    assert_eq!(
+        next(&mut started, "the 9th to start once a slot is free", &sup).await,
+        99
+    );
+    assert_eq!(row(&sup, "bj-slot-ninth").status, Status::Running, "{sup}");
+    assert_eq!(row(&sup, "bj-slot-3").status, Status::Completed, "{sup}");
+    assert_eq!(sup.active_count(), 8, "{sup}");
+
+    ninth_gate.send(()).expect("gate");
+    assert_eq!(join_within(ninth, &sup).await, Ok(99));
+    for (handle, gate) in held {
+        gate.send(()).expect("gate");
+        join_within(handle, &sup).await.expect("value");
+    }
+    wait_idle(&sup).await;
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
+
+/// A slot is freed when its closure really returns, not when its job is
+/// aborted (the thread cannot be stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let mut held: Vec<_> = (0..MAX_BLOCKING)
+        .map(|i| held_job(&sup, &format!("bj-keep-slot-{i}"), i, &started_tx))
+        .collect();
+    for _ in 0..MAX_BLOCKING {
+        next(&mut started, "the first 8 to start", &sup).await;
+    }
+    let (aborted, aborted_gate) = held.remove(0);
+    aborted.abort();
+    assert_eq!(
+        join_within(aborted, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    assert_eq!(row(&sup, "bj-keep-slot-0").status, Status::Aborted, "{sup}");
+    assert_eq!(
+        sup.active_count(),
+        7,
+        "the aborted job is no longer active\n{sup}"
+    );
+
+    let (ninth, ninth_gate) = held_job(&sup, "bj-keep-slot-ninth", 99, &started_tx);
+    assert!(
+        tokio::time::timeout(QUIET, started.recv()).await.is_err(),
+        "the aborted closure still occupies its slot\n{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-keep-slot-ninth").status,
+        Status::Queued,
+        "{sup}"
+    );
+
+    aborted_gate
+        .send(())
+        .expect("the aborted closure still runs");
+    assert_eq!(
+        next(
+            &mut started,
+            "the 9th once the aborted closure returned",
+            &sup
+        )
+        .await,
+        99
+    );
+    assert_eq!(
+        row(&sup, "bj-keep-slot-0").status,
+        Status::Aborted,
+        "its late return does not relabel the row\n{sup}"
+    );
+    ninth_gate.send(()).expect("gate");
+    assert_eq!(join_within(ninth, &sup).await, Ok(99));
+    for (handle, gate) in held {
+        gate.send(()).expect("gate");
+        join_within(handle, &sup).await.expect("value");
+    }
+    sup.shutdown(Duration::from_secs(1))
+        .await
+        .expect("an abort on request is not an error");
+}
+
+#[tokio::test]
+async fn a_panicking_closure_fails_with_its_message_and_the_supervisor_goes_on() {
+    let sup = start();
+    let name = "bj-panics";
+    let code = 7;
+    let job = sup.spawn_blocking(name, move || -> u32 {
+        panic!("blocking closure blew up with code {code}");
+    });
+    assert_eq!(
+        join_within(job, &sup).await,
+        Err(BlockingError::Panicked {
+            message: "blocking closure blew up with code 7".into()
+        }),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, name).status,
+        Status::Failed {
+            reason: "blocking closure blew up with code 7".into()
+        },
+        "{sup}"
+    );
+    assert_eq!(sup.active_count(), 0, "{sup}");
+
+    let again = sup.spawn_blocking(name, || 5u32);
+    assert_eq!(join_within(again, &sup).await, Ok(5), "{sup}");
+    assert_eq!(row(&sup, name).status, Status::Completed, "{sup}");
+    let other = sup.spawn_blocking("bj-after-panic", || "fine");
+    assert_eq!(join_within(other, &sup).await, Ok("fine"), "{sup}");
+    sup.shutdown(Duration::from_secs(1))
+        .await
+        .expect("the failed job was replaced in its row by a completed one");
+}
+
+#[tokio::test]
+async fn blocking_handle_abort_ends_the_job_aborted() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (handle, gate) = held_job(&sup, "bj-abort-running", 1, &started_tx);
+    next(&mut started, "the closure to start", &sup).await;
+    handle.abort();
+    handle.abort(); // a second abort is harmless
+    assert_eq!(
+        join_within(handle, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-abort-running").status,
+        Status::Aborted,
+        "{sup}"
+    );
+    assert_eq!(sup.active_count(), 0, "{sup}");
+    drop(gate); // let the detached closure return
+
+    let oneshot = sup.spawn_oneshot("bj-abort-oneshot", |ctx| async move {
+        ctx.cancelled().await;
+        "never seen"
+    });
+    oneshot.abort();
+    assert_eq!(
+        join_within(oneshot, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-abort-oneshot").status,
+        Status::Aborted,
+        "{sup}"
+    );
+    assert!(
+        !sup.abort("bj-abort-oneshot"),
+        "nothing left to abort\n{sup}"
+    );
+
+    sup.shutdown(Duration::from_secs(1))
+        .await
+        .expect("aborts on request are not errors");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_a_queued_job_means_it_never_runs() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let held: Vec<_> = (0..MAX_BLOCKING)
+        .map(|i| held_job(&sup, &format!("bj-abort-queued-{i}"), i, &started_tx))
+        .collect();
+    for _ in 0..MAX_BLOCKING {
+        next(&mut started, "the first 8 to start", &sup).await;
+    }
+    let (queued, _queued_gate) = held_job(&sup, "bj-abort-queued-ninth", 99, &started_tx);
+    assert_eq!(
+        row(&sup, "bj-abort-queued-ninth").status,
+        Status::Queued,
+        "{sup}"
+    );
+    queued.abort();
+    assert_eq!(
+        join_within(queued, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-abort-queued-ninth").status,
+        Status::Aborted,
+        "{sup}"
+    );
+    assert_eq!(sup.active_count(), 8, "{sup}");
+
+    for (handle, gate) in held {
+        gate.send(()).expect("gate");
+        join_within(handle, &sup).await.expect("value");
+    }
+    assert!(
+        tokio::time::timeout(QUIET, started.recv()).await.is_err(),
+        "the aborted queued closure never runs, even once slots are free\n{sup}"
+    );
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
+
+#[tokio::test]
+async fn jobs_may_share_a_name_and_each_counts_as_active() {
+    let sup = start();
+    let name = "bj-shared";
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let held: Vec<_> = (0..3)
+        .map(|i| held_job(&sup, name, i, &started_tx))
+        .collect();
+    let oneshot = sup.spawn_oneshot(name, |ctx| async move {
+        ctx.cancelled().await;
+        100
+    });
+    for _ in 0..3 {
+        next(&mut started, "the shared-name jobs to start", &sup).await;
+    }
+    assert_eq!(sup.active_count(), 4, "each job counts\n{sup}");
+    assert_eq!(
+        sup.snapshot().iter().filter(|r| &*r.name == name).count(),
+        1,
+        "one row per name\n{sup}"
+    );
+    assert_eq!(row(&sup, name).status, Status::Running, "{sup}");
+
+    for (i, (handle, gate)) in held.into_iter().enumerate() {
+        gate.send(()).expect("gate");
+        assert_eq!(join_within(handle, &sup).await, Ok(i), "{sup}");
+    }
+    assert_eq!(sup.active_count(), 1, "the oneshot still runs\n{sup}");
+    sup.shutdown(Duration::from_secs(5)).await.expect("clean");
+    assert_eq!(join_within(oneshot, &sup).await, Ok(100), "{sup}");
+    assert_eq!(row(&sup, name).status, Status::Stopped, "{sup}");
+    assert_eq!(sup.active_count(), 0, "{sup}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_queued_jobs_and_lets_running_ones_finish() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let held: Vec<_> = (0..MAX_BLOCKING)
+        .map(|i| held_job(&sup, &format!("bj-grace-{i}"), i, &started_tx))
+        .collect();
+    for _ in 0..MAX_BLOCKING {
+        next(&mut started, "the first 8 to start", &sup).await;
+    }
+    let (queued, _queued_gate) = held_job(&sup, "bj-grace-queued", 99, &started_tx);
+    let cooperative = sup.spawn_oneshot("bj-grace-oneshot", |ctx| async move {
+        ctx.cancelled().await;
+        "said goodbye"
+    });
+    assert_eq!(row(&sup, "bj-grace-queued").status, Status::Queued, "{sup}");
+
+    let began = Instant::now();
+    let shutdown = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.shutdown(Duration::from_secs(10)).await }
+    });
+    tokio::time::timeout(EVENTUALLY, sup.cancellation_token().cancelled())
+        .await
+        .expect("shutdown begins");
+
+    assert_eq!(
+        join_within(queued, &sup).await,
+        Err(BlockingError::Aborted),
+        "a queued job never runs once shutdown began\n{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-grace-queued").status,
+        Status::Stopped,
+        "{sup}"
+    );
+    assert_eq!(
+        join_within(cooperative, &sup).await,
+        Ok("said goodbye"),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-grace-oneshot").status,
+        Status::Stopped,
+        "{sup}"
+    );
+
+    for (i, (handle, gate)) in held.into_iter().enumerate() {
+        gate.send(()).expect("gate");
+        assert_eq!(
+            join_within(handle, &sup).await,
+            Ok(i),
+            "a closure finishing within the grace period keeps its value\n{sup}"
+        );
+        assert_eq!(
+            row(&sup, &format!("bj-grace-{i}")).status,
+            Status::Stopped,
+            "{sup}"
+        );
+    }
+    let result = tokio::time::timeout(EVENTUALLY, shutdown)
+        .await
+        .expect("shutdown returns")
+        .expect("no panic");
+    assert!(
+        result.is_ok(),
+        "everything stopped in time: {result:?}\n{sup}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "shutdown did not wait for the timeout\n{sup}"
+    );
+    assert!(
+        tokio::time::timeout(QUIET, started.recv()).await.is_err(),
+        "the queued closure never ran\n{sup}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_stuck_past_the_timeout_is_aborted_and_reported() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (stuck, gate) = held_job(&sup, "bj-stuck", 1, &started_tx);
+    next(&mut started, "the closure to start", &sup).await;
+
+    let timeout = Duration::from_millis(200);
+    let began = Instant::now();
+    let result = sup.shutdown(timeout).await;
+    let took = began.elapsed();
+    assert!(
+        took >= timeout - Duration::from_millis(20) && took < Duration::from_secs(2),
+        "shutdown returns right after its timeout: {took:?}\n{sup}"
+    );
+    match &result {
+        Err(Error::Services { failures }) => {
+            assert_eq!(failures.len(), 1, "{result:?}");
+            assert_eq!(&*failures[0].name, "bj-stuck");
+            assert_eq!(failures[0].status, Status::Aborted);
+            assert!(!failures[0].forced, "the timeout, not a second signal");
+        }
+        other => panic!("expected an Err naming bj-stuck, got {other:?}\n{sup}"),
+    }
+    assert!(result.unwrap_err().to_string().contains("bj-stuck"));
+    assert_eq!(row(&sup, "bj-stuck").status, Status::Aborted, "{sup}");
+    assert_eq!(sup.active_count(), 0, "{sup}");
+    assert_eq!(
+        join_within(stuck, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    drop(gate); // let the detached thread go
+}
+
+/// A job aborted by the shutdown deadline is an error of `shutdown`, even when
+/// a later job under the same name (the one the row shows) has completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn a_stuck_job_is_reported_even_when_a_later_job_shares_its_name() {
+    let sup = start();
+    let name = "bj-stuck-shared";
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (stuck, gate) = held_job(&sup, name, 1, &started_tx);
+    next(&mut started, "the stuck closure to start", &sup).await;
+    let quick = sup.spawn_blocking(name, || 2usize);
+    assert_eq!(join_within(quick, &sup).await, Ok(2), "{sup}");
+    assert_eq!(
+        sup.active_count(),
+        1,
+        "the stuck job is still active, settled once `join` returned\n{sup}"
+    );
+
+    let result = sup.shutdown(Duration::from_millis(200)).await;
+    assert_eq!(
+        join_within(stuck, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    drop(gate);
+    let err = result.expect_err("a job was aborted by the shutdown timeout");
+    assert!(err.to_string().contains(name), "{err}\n{sup}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_spawned_once_shutdown_began_get_no_row_and_report_aborted() {
+    let sup = start();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (holder, gate) = held_job(&sup, "bj-late-holder", 1, &started_tx);
+    next(&mut started, "the holder to start", &sup).await;
+
+    let shutdown = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.shutdown(Duration::from_secs(10)).await }
+    });
+    tokio::time::timeout(EVENTUALLY, sup.cancellation_token().cancelled())
+        .await
+        .expect("shutdown begins");
+
+    // During the grace period.
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let late = sup.spawn_blocking("bj-late-during", move || flag.store(true, Ordering::SeqCst));
+    let late_oneshot = sup.spawn_oneshot("bj-late-oneshot", |_ctx| async { 1 });
+    assert_eq!(
+        join_within(late, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    assert_eq!(
+        join_within(late_oneshot, &sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+
+    gate.send(()).expect("gate");
+    assert_eq!(join_within(holder, &sup).await, Ok(1), "{sup}");
+    tokio::time::timeout(EVENTUALLY, shutdown)
+        .await
+        .expect("shutdown returns")
+        .expect("no panic")
+        .expect("clean");
+
+    // After it has finished.
+    let flag = Arc::clone(&ran);
+    let after = sup.spawn_blocking("bj-late-after", move || flag.store(true, Ordering::SeqCst));
+    match after.try_join() {
+        Ok(result) => assert_eq!(result, Err(BlockingError::Aborted), "{sup}"),
+        Err(_) => panic!("a refused job has its answer at once\n{sup}"),
+    }
+
+    let names: Vec<_> = sup.snapshot().iter().map(|r| r.name.to_string()).collect();
+    assert_eq!(names, ["bj-late-holder"], "late jobs get no row\n{sup}");
+    assert_eq!(sup.active_count(), 0, "{sup}");
+    assert!(!ran.load(Ordering::SeqCst), "a refused closure never runs");
+}
+
+/// Once the runtime that ran the supervisor is gone, `join` returns
+/// `SupervisorDropped` rather than hanging.
+#[test]
+fn join_after_the_runtime_is_dropped_reports_supervisor_dropped() {
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut gates = Vec::new();
+    let mut handles = Vec::new();
+    for (flavor, runtime) in [("current_thread", current), ("multi_thread", multi)] {
+        let (started_tx, mut started) = mpsc::unbounded_channel();
+        let (gate, gate_rx) = std_mpsc::channel::<()>();
+        let (oneshot, blocking) = runtime.block_on(async {
+            let sup = start();
+            let oneshot = sup.spawn_oneshot(format!("bj-orphan-{flavor}"), |_ctx| {
+                std::future::pending::<u32>()
+            });
+            let blocking = sup.spawn_blocking(format!("bj-orphan-blocking-{flavor}"), move || {
+                let _ = started_tx.send(());
+                let _ = gate_rx.recv();
+                7u32
+            });
+            next(&mut started, "the blocking closure to start", &sup).await;
+            (oneshot, blocking)
+        });
+        drop(runtime);
+        handles.push((flavor, oneshot, blocking));
+        gates.push(gate);
+    }
+
+    let other = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    other.block_on(async {
+        for (flavor, oneshot, blocking) in handles {
+            for (kind, handle) in [("oneshot", oneshot), ("blocking", blocking)] {
+                let result = tokio::time::timeout(EVENTUALLY, handle.join())
+                    .await
+                    .unwrap_or_else(|_| panic!("{flavor} {kind}: join hangs"));
+                assert_eq!(
+                    result,
+                    Err(BlockingError::SupervisorDropped),
+                    "{flavor} {kind}"
+                );
+            }
+        }
+    });
+    drop(gates);
+}
+
+#[derive(Debug, PartialEq)]
+struct Report {
+    name: String,
+    attempt: u32,
+    lines: Vec<&'static str>,
+}
+
+#[tokio::test]
+async fn spawn_oneshot_returns_typed_values_and_reports_panics() {
+    let sup = start();
+    let report = sup.spawn_oneshot("bj-oneshot-report", |ctx| async move {
+        tokio::task::yield_now().await;
+        Report {
+            name: ctx.name().to_string(),
+            attempt: ctx.attempt(),
+            lines: vec!["a", "b"],
+        }
+    });
+    let result: Result<Result<u8, String>, BlockingError> = join_within(
+        sup.spawn_oneshot("bj-oneshot-result", |_ctx| async { Ok(3u8) }),
+        &sup,
+    )
+    .await;
+    assert_eq!(result, Ok(Ok(3)));
+    assert_eq!(
+        join_within(report, &sup).await,
+        Ok(Report {
+            name: "bj-oneshot-report".into(),
+            attempt: 0,
+            lines: vec!["a", "b"],
+        }),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-oneshot-report").status,
+        Status::Completed,
+        "{sup}"
+    );
+
+    let after_await = sup.spawn_oneshot("bj-oneshot-panics", |_ctx| async {
+        tokio::task::yield_now().await;
+        if true {
+            panic!("oneshot went wrong");
+        }
+        0u8
+    });
+    assert_eq!(
+        join_within(after_await, &sup).await,
+        Err(BlockingError::Panicked {
+            message: "oneshot went wrong".into()
+        }),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-oneshot-panics").status,
+        Status::Failed {
+            reason: "oneshot went wrong".into()
+        },
+        "{sup}"
+    );
+
+    let in_closure = sup.spawn_oneshot(
+        "bj-oneshot-panics-early",
+        |_ctx| -> std::future::Ready<u8> { panic!("no future at all") },
+    );
+    assert_eq!(
+        join_within(in_closure, &sup).await,
+        Err(BlockingError::Panicked {
+            message: "no future at all".into()
+        }),
+        "{sup}"
+    );
+    assert_eq!(sup.active_count(), 0, "{sup}");
+
+    let ok = sup.spawn_oneshot("bj-oneshot-after", |_ctx| async { "still works" });
+    assert_eq!(join_within(ok, &sup).await, Ok("still works"), "{sup}");
+}
+
+/// Library code that only knows `&dyn BlockingSpawner`.
+fn checksum_in_background(
+    spawner: &dyn BlockingSpawner,
+    data: Vec<u8>,
+    out: std_mpsc::Sender<u64>,
+) -> BlockingHandle<()> {
+    spawner.spawn_blocking_named(
+        "bj-spawner-checksum".into(),
+        Box::new(move || {
+            let sum = data.iter().map(|&b| u64::from(b)).sum();
+            let _ = out.send(sum);
+        }),
+    )
+}
+
+#[tokio::test]
+async fn blocking_spawner_works_through_a_trait_object() {
+    let sup = start();
+    let (out, sums) = std_mpsc::channel();
+    let handle = checksum_in_background(&sup, vec![1, 2, 3, 250], out.clone());
+    assert_eq!(handle.name(), "bj-spawner-checksum");
+    assert_eq!(join_within(handle, &sup).await, Ok(()), "{sup}");
+    assert_eq!(sums.try_recv(), Ok(256));
+
+    let shared: Arc<dyn BlockingSpawner> = Arc::new(sup.clone());
+    let panics = shared.spawn_blocking_named(
+        "bj-spawner-panics".into(),
+        Box::new(|| panic!("boxed closure panicked")),
+    );
+    assert_eq!(
+        join_within(panics, &sup).await,
+        Err(BlockingError::Panicked {
+            message: "boxed closure panicked".into()
+        }),
+        "{sup}"
+    );
+    assert_eq!(
+        row(&sup, "bj-spawner-checksum").status,
+        Status::Completed,
+        "{sup}"
+    );
+    assert!(
+        matches!(row(&sup, "bj-spawner-panics").status, Status::Failed { .. }),
+        "{sup}"
+    );
+}
+
+/// Once `join` (or `try_join`) has the value, the job no longer counts as
+/// active: a caller never sees its finished job in `active_count`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn active_count_is_settled_when_the_result_is_observed() {
+    let sup = start();
+    for i in 0..500u32 {
+        let mut job = sup.spawn_blocking("bj-settled", move || i);
+        // Spin on try_join to look as early as possible.
+        let value = loop {
+            match job.try_join() {
+                Ok(result) => break result,
+                Err(pending) => {
+                    job = pending;
+                    std::hint::spin_loop();
+                }
+            }
+        };
+        assert_eq!(value, Ok(i));
+        assert_eq!(sup.active_count(), 0, "run {i}\n{sup}");
+        let oneshot = sup.spawn_oneshot("bj-settled-oneshot", move |_ctx| async move { i });
+        assert_eq!(join_within(oneshot, &sup).await, Ok(i));
+        assert_eq!(sup.active_count(), 0, "run {i}\n{sup}");
+    }
+}

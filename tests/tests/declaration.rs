@@ -1,0 +1,500 @@
+//! Every form of declaration the attribute accepts runs under the supervisor;
+//! the function stays an ordinary function; the registry describes each
+//! declaration; blocking services run on a thread named after them.
+//!
+//! Tests in this file run in parallel in one process, so each one starts only
+//! its own services (`Builder::only`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use supervisor::{
+    supervised, Builder, CancellationToken, Context, RestartPolicy, ServiceSnapshot, ServiceSpec,
+    Status, Supervisor,
+};
+
+// ---------------------------------------------------------------- helpers
+
+fn start_only(names: &[&str]) -> Supervisor {
+    Builder::new()
+        .only(names)
+        .start()
+        .unwrap_or_else(|err| panic!("starting {names:?} failed: {err}"))
+}
+
+fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
+    sup.snapshot()
+        .into_iter()
+        .find(|r| &*r.name == name)
+        .unwrap_or_else(|| panic!("no row `{name}` in {:#?}", sup.snapshot()))
+}
+
+fn spec(name: &str) -> &'static ServiceSpec {
+    supervisor::registry()
+        .find(|s| s.name() == name)
+        .unwrap_or_else(|| {
+            let all: Vec<_> = supervisor::registry().collect();
+            panic!("`{name}` is not in the registry: {all:#?}")
+        })
+}
+
+/// `sup.wait()`, bounded so that a hang fails instead of blocking the suite.
+async fn wait_idle(sup: &Supervisor) {
+    if tokio::time::timeout(Duration::from_secs(10), sup.wait())
+        .await
+        .is_err()
+    {
+        panic!("services still active after 10 s: {:#?}", sup.snapshot());
+    }
+}
+
+/// Polls (every 2 ms, at most 10 s) until `done()` holds.
+async fn poll_until(sup: &Supervisor, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {:#?}",
+            sup.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Where a blocking service found itself: (service, std thread name, OS thread name).
+type ThreadNote = (&'static str, Option<String>, Option<String>);
+static THREADS: Mutex<Vec<ThreadNote>> = Mutex::new(Vec::new());
+
+fn note_thread(service: &'static str) {
+    let current = std::thread::current();
+    let std_name = current.name().map(str::to_string);
+    let os_name = std::fs::read_to_string("/proc/thread-self/comm")
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string());
+    THREADS.lock().unwrap().push((service, std_name, os_name));
+}
+
+fn thread_of(service: &str) -> Option<ThreadNote> {
+    THREADS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(s, _, _)| *s == service)
+        .cloned()
+}
+
+// ---------------------------------------------------------------- services
+
+static PLAIN_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+const PLAIN_LINE: u32 = line!() + 1;
+#[supervised]
+async fn decl_plain() {
+    PLAIN_RUNS.fetch_add(1, Ordering::SeqCst);
+}
+
+static WITH_CONTEXT_SAW_CANCEL: AtomicBool = AtomicBool::new(false);
+static WITH_CONTEXT_NAME: Mutex<Option<String>> = Mutex::new(None);
+
+#[supervised(name = "decl-with-context")]
+async fn with_context(ctx: Context) {
+    *WITH_CONTEXT_NAME.lock().unwrap() = Some(ctx.name().to_string());
+    ctx.cancelled().await;
+    WITH_CONTEXT_SAW_CANCEL.store(true, Ordering::SeqCst);
+}
+
+static UNDERSCORE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "decl-underscore")]
+async fn underscore_context(_ctx: Context) {
+    UNDERSCORE_RUNS.fetch_add(1, Ordering::SeqCst);
+}
+
+static UNIT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "decl-explicit-unit")]
+#[allow(clippy::unused_unit)] // the explicit `-> ()` is the form under test
+async fn explicit_unit() -> () {
+    UNIT_RUNS.fetch_add(1, Ordering::SeqCst);
+}
+
+static IO_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "decl-io-result")]
+async fn io_result(ctx: Context) -> std::io::Result<()> {
+    assert_eq!(ctx.attempt(), 0);
+    IO_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[supervised(name = "decl-string-error")]
+async fn string_error() -> Result<(), String> {
+    Err("the string error text".to_string())
+}
+
+#[supervised(name = "decl-anyhow-error")]
+async fn anyhow_error() -> anyhow::Result<()> {
+    Err(anyhow::anyhow!("root cause")).context("outer layer")
+}
+
+static ANYHOW_OK_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "decl-anyhow-ok")]
+async fn anyhow_ok(_ctx: Context) -> anyhow::Result<()> {
+    ANYHOW_OK_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+static BACKOFF_FORM_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(restart = backoff(4, "1m 30s"), name = "decl-backoff")]
+async fn backoff_form(_ctx: Context) -> std::io::Result<()> {
+    BACKOFF_FORM_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[supervised(name = "blk-ctx", blocking)]
+fn blocking_with_context(ctx: Context) {
+    note_thread("blk-ctx");
+    while !ctx.is_cancelled() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[supervised(name = "blk-plain", blocking)]
+fn blocking_plain() -> std::io::Result<()> {
+    note_thread("blk-plain");
+    Ok(())
+}
+
+#[supervised(blocking)]
+fn decl_blocking_default() -> Result<(), String> {
+    note_thread("decl_blocking_default");
+    Err("blocking error text".to_string())
+}
+
+const LONG_NAME: &str = "blocking-service-with-a-long-name";
+
+#[supervised(name = "blocking-service-with-a-long-name", blocking)]
+fn blocking_long_name(_ctx: Context) {
+    note_thread(LONG_NAME);
+}
+
+static DETACHABLE_SAW: Mutex<Option<(String, u32)>> = Mutex::new(None);
+
+#[supervised(name = "decl-detachable")]
+async fn detachable(ctx: Context) -> Result<(), String> {
+    ctx.cancelled().await;
+    *DETACHABLE_SAW.lock().unwrap() = Some((ctx.name().to_string(), ctx.attempt()));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn async_fn_without_context_runs_under_its_function_name() {
+    let sup = start_only(&["decl_plain"]);
+    wait_idle(&sup).await;
+    let r = row(&sup, "decl_plain");
+    assert_eq!(r.status, Status::Completed, "{:#?}", sup.snapshot());
+    assert_eq!(
+        PLAIN_RUNS.load(Ordering::SeqCst),
+        1,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(sup.snapshot().len(), 1, "{:#?}", sup.snapshot());
+}
+
+#[tokio::test(start_paused = true)]
+async fn async_fn_with_context_runs_under_its_explicit_name_and_is_told_to_stop() {
+    assert!(
+        supervisor::registry().all(|s| s.name() != "with_context"),
+        "an explicit name replaces the function's name"
+    );
+    let sup = start_only(&["decl-with-context"]);
+    poll_until(&sup, "the service to start", || {
+        WITH_CONTEXT_NAME.lock().unwrap().is_some()
+    })
+    .await;
+    assert_eq!(
+        WITH_CONTEXT_NAME.lock().unwrap().as_deref(),
+        Some("decl-with-context"),
+        "ctx.name() is the service's name"
+    );
+    assert_eq!(
+        row(&sup, "decl-with-context").status,
+        Status::Running,
+        "{sup}"
+    );
+    let result = sup.shutdown(Duration::from_secs(5)).await;
+    assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
+    assert!(
+        WITH_CONTEXT_SAW_CANCEL.load(Ordering::SeqCst),
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, "decl-with-context").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn underscore_context_pattern_is_accepted() {
+    assert!(spec("decl-underscore").takes_context());
+    let sup = start_only(&["decl-underscore"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "decl-underscore").status,
+        Status::Completed,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(UNDERSCORE_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn explicit_unit_return_type_completes() {
+    let sup = start_only(&["decl-explicit-unit"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "decl-explicit-unit").status,
+        Status::Completed,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(UNIT_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn io_result_ok_completes() {
+    let sup = start_only(&["decl-io-result"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "decl-io-result").status,
+        Status::Completed,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(IO_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn string_error_fails_with_its_text() {
+    let sup = start_only(&["decl-string-error"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "decl-string-error").status,
+        Status::Failed {
+            reason: "the string error text".into()
+        },
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn anyhow_result_ok_completes_and_err_fails_with_its_text() {
+    let sup = start_only(&["decl-anyhow-ok", "decl-anyhow-error"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "decl-anyhow-ok").status,
+        Status::Completed,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(ANYHOW_OK_RUNS.load(Ordering::SeqCst), 1);
+    match row(&sup, "decl-anyhow-error").status {
+        Status::Failed { reason } => assert!(
+            reason.starts_with("outer layer"),
+            "reason {reason:?} in {:#?}",
+            sup.snapshot()
+        ),
+        other => panic!("expected Failed, got {other:?}: {:#?}", sup.snapshot()),
+    }
+}
+
+#[tokio::test]
+async fn backoff_form_with_compound_duration_runs() {
+    let sup = start_only(&["decl-backoff"]);
+    wait_idle(&sup).await;
+    let r = row(&sup, "decl-backoff");
+    assert_eq!(r.status, Status::Completed, "{:#?}", sup.snapshot());
+    assert_eq!(r.restarts, 0, "{:#?}", sup.snapshot());
+    assert_eq!(BACKOFF_FORM_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn blocking_with_context_runs_on_a_thread_named_after_it_and_stops_when_told() {
+    let sup = start_only(&["blk-ctx"]);
+    poll_until(&sup, "the blocking service to start", || {
+        thread_of("blk-ctx").is_some()
+    })
+    .await;
+    let (_, std_name, _) = thread_of("blk-ctx").unwrap();
+    assert_eq!(
+        std_name.as_deref(),
+        Some("blk-ctx"),
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_ne!(
+        std::thread::current().name(),
+        Some("blk-ctx"),
+        "the test itself is not on the service's thread"
+    );
+    assert_eq!(
+        row(&sup, "blk-ctx").status,
+        Status::Running,
+        "{:#?}",
+        sup.snapshot()
+    );
+    let result = sup.shutdown(Duration::from_secs(5)).await;
+    assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
+    assert_eq!(
+        row(&sup, "blk-ctx").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn blocking_without_context_runs_on_a_thread_named_after_it() {
+    let sup = start_only(&["blk-plain"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "blk-plain").status,
+        Status::Completed,
+        "{:#?}",
+        sup.snapshot()
+    );
+    let (_, std_name, os_name) = thread_of("blk-plain").expect("the service ran");
+    assert_eq!(std_name.as_deref(), Some("blk-plain"));
+    if cfg!(target_os = "linux") {
+        assert_eq!(os_name.as_deref(), Some("blk-plain"));
+    }
+}
+
+#[tokio::test]
+async fn blocking_default_name_is_the_function_name_and_err_is_failed() {
+    let sup = start_only(&["decl_blocking_default"]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, "decl_blocking_default").status,
+        Status::Failed {
+            reason: "blocking error text".into()
+        },
+        "{:#?}",
+        sup.snapshot()
+    );
+    let (_, std_name, _) = thread_of("decl_blocking_default").expect("the service ran");
+    assert_eq!(std_name.as_deref(), Some("decl_blocking_default"));
+}
+
+#[tokio::test]
+async fn blocking_thread_of_a_long_name_is_named_after_it_truncated_to_15_bytes_by_the_os() {
+    let sup = start_only(&[LONG_NAME]);
+    wait_idle(&sup).await;
+    assert_eq!(
+        row(&sup, LONG_NAME).status,
+        Status::Completed,
+        "{:#?}",
+        sup.snapshot()
+    );
+    let (_, std_name, os_name) = thread_of(LONG_NAME).expect("the service ran");
+    // The standard library keeps the whole name; the kernel keeps 15 bytes.
+    assert_eq!(std_name.as_deref(), Some(LONG_NAME));
+    if cfg!(target_os = "linux") {
+        assert_eq!(os_name.as_deref(), Some(&LONG_NAME[..15]));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_functions_stay_directly_callable() {
+    // With a detached context: runs until its token is cancelled.
+    let token = CancellationToken::new();
+    let run = tokio::spawn(detachable(Context::detached("direct", token.clone())));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!run.is_finished(), "the function waits for its context");
+    token.cancel();
+    let value = tokio::time::timeout(Duration::from_secs(1), run)
+        .await
+        .expect("returns once cancelled")
+        .expect("does not panic");
+    assert_eq!(value, Ok(()));
+    assert_eq!(
+        DETACHABLE_SAW.lock().unwrap().clone(),
+        Some(("direct".to_string(), 0)),
+        "the detached context carries the given name and attempt 0"
+    );
+
+    // Without a context, async and blocking.
+    assert_eq!(
+        string_error().await,
+        Err("the string error text".to_string())
+    );
+    let err = anyhow_error().await.unwrap_err();
+    assert_eq!(err.to_string(), "outer layer");
+    assert!(blocking_plain().is_ok());
+}
+
+#[test]
+fn registry_describes_every_declaration() {
+    let expect = |name: &str, restart: RestartPolicy, blocking: bool, context: bool| {
+        let s = spec(name);
+        assert_eq!(s.restart(), restart, "{s:?}");
+        assert_eq!(s.is_blocking(), blocking, "{s:?}");
+        assert_eq!(s.takes_context(), context, "{s:?}");
+        assert!(s.file().ends_with("declaration.rs"), "{s:?}");
+        assert!(s.line() > 0, "{s:?}");
+    };
+    let never = RestartPolicy::Never;
+    expect("decl_plain", never, false, false);
+    expect("decl-with-context", never, false, true);
+    expect("decl-underscore", never, false, true);
+    expect("decl-explicit-unit", never, false, false);
+    expect("decl-io-result", never, false, true);
+    expect("decl-string-error", never, false, false);
+    expect("decl-anyhow-error", never, false, false);
+    expect("decl-anyhow-ok", never, false, true);
+    expect(
+        "decl-backoff",
+        RestartPolicy::Backoff {
+            max: 4,
+            base_delay: Duration::from_secs(90),
+        },
+        false,
+        true,
+    );
+    expect("blk-ctx", never, true, true);
+    expect("blk-plain", never, true, false);
+    expect("decl_blocking_default", never, true, false);
+    expect(LONG_NAME, never, true, true);
+    expect("decl-detachable", never, false, true);
+
+    let plain = spec("decl_plain");
+    assert_eq!(
+        plain.line(),
+        PLAIN_LINE,
+        "the line of the attribute: {plain:?}"
+    );
+    assert!(
+        plain
+            .location()
+            .contains(&format!("declaration.rs:{PLAIN_LINE}")),
+        "{plain:?}"
+    );
+
+    let names: Vec<&str> = supervisor::registry().map(|s| s.name()).collect();
+    assert_eq!(
+        names.len(),
+        14,
+        "every declaration of this file, once: {names:?}"
+    );
+}

@@ -1,0 +1,269 @@
+//! How the status reads: a `ServiceSnapshot` is one aligned row, the
+//! `Supervisor` a table with a header and one row per service.
+//!
+//! Names are ASCII here, so byte offsets are column offsets.
+
+use std::time::Duration;
+
+use supervisor::{RestartPolicy, ServiceSnapshot, Status, Supervisor, TaskDescriptor};
+
+fn start() -> Supervisor {
+    supervisor::Builder::new()
+        .only(Vec::<String>::new())
+        .start()
+        .expect("a supervisor without services starts")
+}
+
+fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
+    sup.snapshot()
+        .into_iter()
+        .find(|r| &*r.name == name)
+        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
+}
+
+fn spawn_idle(sup: &Supervisor, name: &str) {
+    sup.spawn(TaskDescriptor::new(
+        name,
+        RestartPolicy::Never,
+        |ctx| async move {
+            ctx.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        },
+    ))
+    .expect("spawn");
+}
+
+fn spawn_failing(sup: &Supervisor, name: &str, policy: RestartPolicy, reason: &'static str) {
+    sup.spawn(TaskDescriptor::new(name, policy, move |_ctx| async move {
+        Err::<(), _>(reason)
+    }))
+    .expect("spawn");
+}
+
+/// A supervisor whose rows show every kind of status, on the paused clock.
+async fn varied(prefix: &str) -> Supervisor {
+    let sup = start();
+    spawn_idle(&sup, &format!("{prefix}-running"));
+    // Failed twice, restarted twice, now running: restarts 2, a last failure.
+    sup.spawn(TaskDescriptor::new(
+        format!("{prefix}-restarted"),
+        RestartPolicy::Backoff {
+            max: 5,
+            base_delay: Duration::ZERO,
+        },
+        |ctx| async move {
+            if ctx.attempt() < 2 {
+                return Err(format!("flaky run {}", ctx.attempt()));
+            }
+            ctx.cancelled().await;
+            Ok(())
+        },
+    ))
+    .expect("spawn");
+    spawn_failing(
+        &sup,
+        &format!("{prefix}-restarting"),
+        RestartPolicy::Backoff {
+            max: 3,
+            base_delay: Duration::from_secs(3600),
+        },
+        "upstream refused",
+    );
+    spawn_failing(
+        &sup,
+        &format!("{prefix}-failed"),
+        RestartPolicy::Never,
+        "disk full",
+    );
+    sup.spawn(TaskDescriptor::new(
+        format!("{prefix}-completed"),
+        RestartPolicy::Never,
+        |_ctx| async { Ok::<(), std::io::Error>(()) },
+    ))
+    .expect("spawn");
+    spawn_idle(&sup, &format!("{prefix}-aborted"));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(sup.abort(&format!("{prefix}-aborted")), "{sup}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    sup
+}
+
+/// Whether some whitespace-separated word of `line` reads as an uptime:
+/// `12.4s`, `3m07s`, `1h02m`.
+fn has_uptime(line: &str) -> bool {
+    line.split_whitespace().any(|word| {
+        let digits_and = |unit: char| {
+            word.strip_suffix(unit).is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || "hms.".contains(c))
+            })
+        };
+        word.starts_with(|c: char| c.is_ascii_digit()) && (digits_and('s') || digits_and('m'))
+    })
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_renders_as_one_readable_row() {
+    let sup = varied("dsp").await;
+    // (name, status in words, restarts, failure text shown)
+    let expected = [
+        ("dsp-running", "running", 0, None),
+        ("dsp-restarted", "running", 2, Some("flaky run 1")),
+        ("dsp-restarting", "restarting", 0, Some("upstream refused")),
+        ("dsp-failed", "failed", 0, Some("disk full")),
+        ("dsp-completed", "completed", 0, None),
+        ("dsp-aborted", "aborted", 0, None),
+    ];
+    for (name, status, restarts, failure) in expected {
+        let snapshot = row(&sup, name);
+        let text = snapshot.to_string();
+        assert!(!text.contains('\n'), "one line: {text:?}");
+        assert!(text.starts_with(name), "the name comes first: {text:?}");
+        let w = words(&text);
+        assert_eq!(w[0], name, "{text:?}");
+        assert!(
+            w[1].starts_with(status),
+            "the status in words after the name: {text:?}"
+        );
+        assert!(
+            w.contains(&restarts.to_string().as_str()),
+            "the restart count {restarts}: {text:?}"
+        );
+        assert!(has_uptime(&text), "an uptime: {text:?}");
+        match failure {
+            Some(reason) => assert!(text.contains(reason), "the last failure: {text:?}"),
+            None => assert!(
+                !text.contains("flaky") && !text.contains("refused") && !text.contains("disk"),
+                "no failure to show: {text:?}"
+            ),
+        }
+    }
+    let restarting = row(&sup, "dsp-restarting");
+    assert_eq!(
+        restarting.status,
+        Status::Restarting { attempt: 1, max: 3 },
+        "{sup}"
+    );
+    assert!(
+        restarting.to_string().contains("1/3"),
+        "which restart it waits for: {restarting}"
+    );
+    assert_eq!(
+        Status::Failed {
+            reason: "disk full".into()
+        }
+        .to_string(),
+        "failed: disk full"
+    );
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+}
+
+/// The column where each line's status starts (after the name and its padding).
+fn status_column(line: &str) -> usize {
+    let name_end = line.find(' ').expect("a column separator");
+    name_end
+        + line[name_end..]
+            .find(|c| c != ' ')
+            .expect("a status column")
+}
+
+fn assert_table_aligned(sup: &Supervisor) {
+    let table = sup.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    let snapshot = sup.snapshot();
+    assert_eq!(
+        lines.len(),
+        snapshot.len() + 1,
+        "a header and one line per service:\n{table}"
+    );
+    let header = lines[0];
+    let upper = header.to_uppercase();
+    for column in ["NAME", "STATUS", "RESTARTS", "UPTIME"] {
+        assert!(upper.contains(column), "header names {column}:\n{table}");
+    }
+    let status_at = upper.find("STATUS").expect("STATUS column");
+    let restarts_end = upper.find("RESTARTS").expect("RESTARTS column") + "RESTARTS".len();
+    for (line, r) in lines[1..].iter().zip(&snapshot) {
+        // The same cells as the row's own Display, in snapshot order; only
+        // the padding differs (the table widens columns to its widest cell).
+        let cells = |text: &str| {
+            text.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            cells(line),
+            cells(&r.to_string()),
+            "a table line shows the row's cells, in snapshot order:\n{table}"
+        );
+        assert_eq!(
+            status_column(line),
+            status_at,
+            "the status of `{}` starts under STATUS:\n{table}",
+            r.name
+        );
+        // Restarts: right-aligned, ending under the end of RESTARTS.
+        let count = r.restarts.to_string();
+        assert!(
+            line.len() > restarts_end && line[..restarts_end].ends_with(&count),
+            "the restart count of `{}` ends under RESTARTS:\n{table}",
+            r.name
+        );
+        assert_eq!(
+            &line[restarts_end..=restarts_end],
+            " ",
+            "a space after the restart count of `{}`:\n{table}",
+            r.name
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_supervisor_renders_an_aligned_table() {
+    let sup = varied("tbl").await;
+    spawn_idle(&sup, "x");
+    assert_table_aligned(&sup);
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+    assert_table_aligned(&sup);
+
+    let empty = start();
+    let table = empty.to_string();
+    assert_eq!(table.lines().count(), 1, "only the header:\n{table}");
+}
+
+/// Names may be long (any non-empty text without whitespace), and a status
+/// such as `restarting (12/100)` is long too: the table still lines up.
+#[tokio::test(start_paused = true)]
+async fn the_table_stays_aligned_with_long_names_and_statuses() {
+    let sup = start();
+    spawn_idle(&sup, "a");
+    spawn_idle(&sup, "payments-reconciliation-worker-eu-west");
+    // Delays of 1, 2, 4 … ms: 11 restarts take 2047 ms, and the 12th
+    // failure in a row is followed by a 2048 ms wait.
+    spawn_failing(
+        &sup,
+        "tbl-long-status",
+        RestartPolicy::Backoff {
+            max: 100,
+            base_delay: Duration::from_millis(1),
+        },
+        "flaky",
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        row(&sup, "tbl-long-status").status,
+        Status::Restarting {
+            attempt: 12,
+            max: 100
+        },
+        "{sup}"
+    );
+    assert_table_aligned(&sup);
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,0 +1,630 @@
+//! Graceful shutdown: who is told, who is dropped, who is aborted, what
+//! `shutdown` returns and how long it takes, and what starts it.
+//!
+//! Tests in this file run in parallel in one process, so each one starts only
+//! its own services (`Builder::only`). Timing is measured on tokio's paused
+//! clock, except for blocking services (OS threads do not hold the paused
+//! clock back), which use the real clock with generous bounds.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use supervisor::{
+    supervised, Builder, CancellationToken, Context, Error, RestartPolicy, ServiceSnapshot, Status,
+    Supervisor, TaskDescriptor,
+};
+use tokio::time::Instant;
+
+// ---------------------------------------------------------------- helpers
+
+fn builder(names: &[&str]) -> Builder {
+    Builder::new().only(names)
+}
+
+fn start_only(names: &[&str]) -> Supervisor {
+    builder(names)
+        .start()
+        .unwrap_or_else(|err| panic!("starting {names:?} failed: {err}"))
+}
+
+fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
+    sup.snapshot()
+        .into_iter()
+        .find(|r| &*r.name == name)
+        .unwrap_or_else(|| panic!("no row `{name}` in {:#?}", sup.snapshot()))
+}
+
+/// Polls every 5 ms (tokio time), at most 10 s, until `done()` holds.
+async fn poll_until(sup: &Supervisor, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {:#?}",
+            sup.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The services named by a `shutdown` result, with their final status.
+fn failures(result: &Result<(), Error>) -> Vec<(String, Status)> {
+    match result {
+        Ok(()) => Vec::new(),
+        Err(Error::Services { failures }) => failures
+            .iter()
+            .map(|f| (f.name.to_string(), f.status.clone()))
+            .collect(),
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+// ---------------------------------------------------------------- services
+
+/// An odd length, so that an end noticed by a polling loop would show.
+const CLEANUP: Duration = Duration::from_millis(2_003);
+
+static CLEANUP_STARTED: AtomicBool = AtomicBool::new(false);
+static CLEANUP_DONE: AtomicBool = AtomicBool::new(false);
+
+#[supervised(name = "sd-cleanup")]
+async fn sd_cleanup(ctx: Context) {
+    ctx.cancelled().await;
+    CLEANUP_STARTED.store(true, Ordering::SeqCst);
+    tokio::time::sleep(CLEANUP).await;
+    CLEANUP_DONE.store(true, Ordering::SeqCst);
+}
+
+static NO_CTX_STARTED: AtomicBool = AtomicBool::new(false);
+static NO_CTX_DROPPED: AtomicBool = AtomicBool::new(false);
+
+struct SetOnDrop(&'static AtomicBool);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[supervised(name = "sd-no-context")]
+async fn sd_no_context() {
+    let _guard = SetOnDrop(&NO_CTX_DROPPED);
+    NO_CTX_STARTED.store(true, Ordering::SeqCst);
+    std::future::pending::<()>().await;
+}
+
+#[supervised(name = "sd-stubborn")]
+async fn sd_stubborn(_ctx: Context) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+#[supervised(name = "sd-stubborn-twice")]
+async fn sd_stubborn_twice(_ctx: Context) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+#[supervised(name = "sd-polite")]
+async fn sd_polite(ctx: Context) {
+    ctx.cancelled().await;
+}
+
+/// Set by a blocking service once it runs; the test sets `release` when done.
+struct Stuck {
+    started: AtomicBool,
+    release: AtomicBool,
+}
+
+impl Stuck {
+    const fn new() -> Self {
+        Stuck {
+            started: AtomicBool::new(false),
+            release: AtomicBool::new(false),
+        }
+    }
+
+    /// Spins until the test lets it go, never looking at any context.
+    fn spin(&self) {
+        self.started.store(true, Ordering::SeqCst);
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+static DEAF: Stuck = Stuck::new();
+static NO_CTX_BLOCKING: Stuck = Stuck::new();
+
+#[supervised(name = "sd-blocking-deaf", blocking)]
+fn sd_blocking_deaf(_ctx: Context) {
+    DEAF.spin();
+}
+
+#[supervised(name = "sd-blocking-no-ctx", blocking)]
+fn sd_blocking_no_ctx() {
+    NO_CTX_BLOCKING.spin();
+}
+
+static ERR_AFTER_CANCEL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "sd-err-after-cancel", restart = backoff(5, "0s"))]
+async fn sd_err_after_cancel(ctx: Context) -> Result<(), String> {
+    ERR_AFTER_CANCEL_RUNS.fetch_add(1, Ordering::SeqCst);
+    ctx.cancelled().await;
+    Err("could not flush the buffer".into())
+}
+
+static PANIC_AFTER_CANCEL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "sd-panic-after-cancel", restart = backoff(5, "0s"))]
+async fn sd_panic_after_cancel(ctx: Context) {
+    PANIC_AFTER_CANCEL_RUNS.fetch_add(1, Ordering::SeqCst);
+    ctx.cancelled().await;
+    panic!("panicked during cleanup");
+}
+
+#[supervised(name = "sd-token-stubborn")]
+async fn sd_token_stubborn(_ctx: Context) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+#[supervised(name = "sd-token-polite")]
+async fn sd_token_polite(ctx: Context) {
+    ctx.cancelled().await;
+}
+
+#[supervised(name = "sd-external-stubborn")]
+async fn sd_external_stubborn(_ctx: Context) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+#[supervised(name = "sd-external-polite")]
+async fn sd_external_polite(ctx: Context) {
+    ctx.cancelled().await;
+}
+
+static BACKING_OFF_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[supervised(name = "sd-backing-off", restart = backoff(3, "30s"))]
+async fn sd_backing_off() -> Result<(), String> {
+    BACKING_OFF_RUNS.fetch_add(1, Ordering::SeqCst);
+    Err("down".into())
+}
+
+#[supervised(name = "sd-slow-cleanup")]
+async fn sd_slow_cleanup(ctx: Context) {
+    ctx.cancelled().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+#[supervised(name = "sd-report-failed")]
+async fn sd_report_failed() -> Result<(), String> {
+    Err("the failure text".into())
+}
+
+#[supervised(name = "sd-report-aborted")]
+async fn sd_report_aborted(_ctx: Context) {
+    std::future::pending::<()>().await;
+}
+
+static ORPHAN_TICKS: AtomicUsize = AtomicUsize::new(0);
+static ORPHAN_STOPPED: AtomicBool = AtomicBool::new(false);
+
+#[supervised(name = "sd-orphan")]
+async fn sd_orphan(ctx: Context) {
+    loop {
+        tokio::select! {
+            () = ctx.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                ORPHAN_TICKS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    ORPHAN_STOPPED.store(true, Ordering::SeqCst);
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test(start_paused = true)]
+async fn context_service_is_told_and_left_to_finish_its_cleanup() {
+    let sup = start_only(&["sd-cleanup"]);
+    tokio::task::yield_now().await;
+    let began = Instant::now();
+    let result = sup.shutdown(Duration::from_secs(5)).await;
+    let took = began.elapsed();
+    assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
+    assert!(CLEANUP_STARTED.load(Ordering::SeqCst) && CLEANUP_DONE.load(Ordering::SeqCst));
+    assert!(
+        took >= CLEANUP && took <= CLEANUP + Duration::from_millis(2),
+        "shutdown waited {took:?} for a {CLEANUP:?} cleanup: {:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, "sd-cleanup").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_without_context_is_dropped_at_once() {
+    let sup = start_only(&["sd-no-context"]);
+    poll_until(&sup, "sd-no-context to start", || {
+        NO_CTX_STARTED.load(Ordering::SeqCst)
+    })
+    .await;
+    assert!(!NO_CTX_DROPPED.load(Ordering::SeqCst));
+    let began = Instant::now();
+    let result = sup.shutdown(Duration::from_secs(5)).await;
+    assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
+    assert!(
+        began.elapsed() < Duration::from_millis(50),
+        "dropped at once, not at the timeout: {:?}",
+        began.elapsed()
+    );
+    assert!(NO_CTX_DROPPED.load(Ordering::SeqCst), "its drop guard ran");
+    assert_eq!(
+        row(&sup, "sd-no-context").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_ignoring_cancellation_is_aborted_after_the_timeout() {
+    let sup = start_only(&["sd-stubborn", "sd-polite"]);
+    tokio::task::yield_now().await;
+    let began = Instant::now();
+    let result = sup.shutdown(Duration::from_secs(3)).await;
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_millis(3100),
+        "shutdown took {took:?} with a 3 s timeout: {:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        failures(&result),
+        [("sd-stubborn".to_string(), Status::Aborted)],
+        "{:#?}",
+        sup.snapshot()
+    );
+    let text = result.unwrap_err().to_string();
+    assert!(
+        text.contains("sd-stubborn") && !text.contains("sd-polite"),
+        "{text}"
+    );
+    assert_eq!(
+        row(&sup, "sd-stubborn").status,
+        Status::Aborted,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, "sd-polite").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+/// Real clock: the blocking service runs on an OS thread.
+async fn blocking_service_is_aborted_at_the_timeout(name: &'static str, stuck: &Stuck) {
+    let sup = start_only(&[name]);
+    poll_until(&sup, "the blocking service to start", || {
+        stuck.started.load(Ordering::SeqCst)
+    })
+    .await;
+    let began = std::time::Instant::now();
+    let result = sup.shutdown(Duration::from_millis(200)).await;
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "shutdown took {took:?} with a 200 ms timeout: {:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        failures(&result),
+        [(name.to_string(), Status::Aborted)],
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, name).status,
+        Status::Aborted,
+        "{:#?}",
+        sup.snapshot()
+    );
+    // Its late end changes nothing.
+    stuck.release.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        row(&sup, name).status,
+        Status::Aborted,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn blocking_service_that_never_checks_its_context_does_not_hold_shutdown() {
+    blocking_service_is_aborted_at_the_timeout("sd-blocking-deaf", &DEAF).await;
+}
+
+#[tokio::test]
+async fn blocking_service_without_context_is_aborted_at_the_timeout() {
+    blocking_service_is_aborted_at_the_timeout("sd-blocking-no-ctx", &NO_CTX_BLOCKING).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_after_shutdown_began_is_failed_and_not_restarted() {
+    let sup = start_only(&["sd-err-after-cancel", "sd-panic-after-cancel"]);
+    tokio::task::yield_now().await;
+    let result = sup.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        failures(&result),
+        [
+            (
+                "sd-err-after-cancel".to_string(),
+                Status::Failed {
+                    reason: "could not flush the buffer".into()
+                }
+            ),
+            (
+                "sd-panic-after-cancel".to_string(),
+                Status::Failed {
+                    reason: "panicked during cleanup".into()
+                }
+            ),
+        ],
+        "{:#?}",
+        sup.snapshot()
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for name in ["sd-err-after-cancel", "sd-panic-after-cancel"] {
+        assert_eq!(row(&sup, name).restarts, 0, "{:#?}", sup.snapshot());
+    }
+    assert_eq!(ERR_AFTER_CANCEL_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(PANIC_AFTER_CANCEL_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn second_shutdown_returns_the_same_result() {
+    let sup = start_only(&["sd-stubborn-twice"]);
+    tokio::task::yield_now().await;
+    let began = Instant::now();
+    // The first call's timeout applies to both.
+    let (first, second) = tokio::join!(
+        sup.shutdown(Duration::from_secs(1)),
+        sup.shutdown(Duration::from_secs(100)),
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?} {:#?}",
+        began.elapsed(),
+        sup.snapshot()
+    );
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(first, second);
+    let third = sup.shutdown(Duration::from_secs(100)).await;
+    assert_eq!(first, third);
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_supervisor_token_shuts_down_with_the_builder_timeout() {
+    let external = CancellationToken::new();
+    let sup = builder(&["sd-token-stubborn", "sd-token-polite"])
+        .shutdown_timeout(Duration::from_secs(4))
+        .cancellation_token(external.clone())
+        .start()
+        .unwrap();
+    tokio::task::yield_now().await;
+    let began = Instant::now();
+    sup.cancellation_token().cancel();
+    assert!(
+        !external.is_cancelled(),
+        "the supervisor's token is a child of the builder's"
+    );
+    tokio::time::timeout(Duration::from_secs(60), sup.wait())
+        .await
+        .expect("the shutdown ends");
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_millis(4100),
+        "the builder's 4 s timeout applies, took {took:?}: {:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, "sd-token-polite").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, "sd-token-stubborn").status,
+        Status::Aborted,
+        "{:#?}",
+        sup.snapshot()
+    );
+    // `shutdown` now reports that same shutdown, whatever timeout it is given.
+    let result = sup.shutdown(Duration::from_secs(100)).await;
+    assert_eq!(
+        failures(&result),
+        [("sd-token-stubborn".to_string(), Status::Aborted)],
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_builder_token_shuts_down_with_the_builder_timeout() {
+    let external = CancellationToken::new();
+    let sup = builder(&["sd-external-stubborn", "sd-external-polite"])
+        .shutdown_timeout(Duration::from_secs(7))
+        .cancellation_token(external.clone())
+        .start()
+        .unwrap();
+    tokio::task::yield_now().await;
+    let began = Instant::now();
+    external.cancel();
+    assert!(sup.cancellation_token().is_cancelled());
+    // `run` returns what the shutdown started by the token returns.
+    let result = tokio::time::timeout(Duration::from_secs(60), sup.run())
+        .await
+        .expect("the shutdown ends");
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(7) && took < Duration::from_millis(7100),
+        "the builder's 7 s timeout applies, took {took:?}: {:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        failures(&result),
+        [("sd-external-stubborn".to_string(), Status::Aborted)],
+        "{:#?}",
+        sup.snapshot()
+    );
+    assert_eq!(
+        row(&sup, "sd-external-polite").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_waiting_out_its_backoff_ends_stopped() {
+    let sup = start_only(&["sd-backing-off"]);
+    poll_until(&sup, "sd-backing-off to wait for its restart", || {
+        matches!(
+            row(&sup, "sd-backing-off").status,
+            Status::Restarting { .. }
+        )
+    })
+    .await;
+    let began = Instant::now();
+    let result = sup.shutdown(Duration::from_secs(10)).await;
+    assert!(
+        began.elapsed() < Duration::from_millis(50),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(
+        result.is_ok(),
+        "a service stopped in its delay is clean: {result:?}"
+    );
+    assert_eq!(
+        row(&sup, "sd-backing-off").status,
+        Status::Stopped,
+        "{:#?}",
+        sup.snapshot()
+    );
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        BACKING_OFF_RUNS.load(Ordering::SeqCst),
+        1,
+        "{:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawn_after_shutdown_began_is_refused() {
+    let sup = start_only(&["sd-slow-cleanup"]);
+    tokio::task::yield_now().await;
+    let task = || {
+        TaskDescriptor::new(
+            "sd-late-task",
+            RestartPolicy::Never,
+            |ctx: Context| async move {
+                ctx.cancelled().await;
+                Ok::<(), String>(())
+            },
+        )
+    };
+    let shutdown = tokio::spawn({
+        let sup = sup.clone();
+        async move { sup.shutdown(Duration::from_secs(5)).await }
+    });
+    // During the cleanup period...
+    poll_until(&sup, "the shutdown to begin", || {
+        sup.cancellation_token().is_cancelled()
+    })
+    .await;
+    assert_eq!(
+        row(&sup, "sd-slow-cleanup").status,
+        Status::Running,
+        "{:#?}",
+        sup.snapshot()
+    );
+    match sup.spawn(task()) {
+        Err(Error::ShuttingDown { name }) => assert_eq!(&*name, "sd-late-task"),
+        other => panic!("expected ShuttingDown, got {other:?}"),
+    }
+    assert!(shutdown.await.unwrap().is_ok());
+    // ...and after it.
+    let err = sup.spawn(task()).unwrap_err();
+    assert!(matches!(err, Error::ShuttingDown { .. }), "{err}");
+    assert!(err.to_string().contains("sd-late-task"), "{err}");
+    assert!(
+        sup.snapshot().iter().all(|r| &*r.name != "sd-late-task"),
+        "a refused task gets no row: {:#?}",
+        sup.snapshot()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn error_display_and_debug_name_the_services() {
+    let sup = start_only(&["sd-report-failed", "sd-report-aborted"]);
+    poll_until(&sup, "sd-report-failed to fail", || {
+        matches!(row(&sup, "sd-report-failed").status, Status::Failed { .. })
+    })
+    .await;
+    let err = sup.shutdown(Duration::from_secs(1)).await.unwrap_err();
+    let display = err.to_string();
+    let debug = format!("{err:?}");
+    for text in [&display, &debug] {
+        assert!(text.contains("sd-report-failed"), "{text}");
+        assert!(text.contains("the failure text"), "{text}");
+        assert!(text.contains("sd-report-aborted"), "{text}");
+    }
+    let err: Box<dyn std::error::Error + Send + Sync + 'static> = Box::new(err);
+    assert_eq!(err.to_string(), display);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_every_handle_does_not_stop_the_services() {
+    let sup = start_only(&["sd-orphan"]);
+    let token = sup.cancellation_token();
+    drop(sup);
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    assert!(
+        ORPHAN_TICKS.load(Ordering::SeqCst) >= 10,
+        "ticks: {}",
+        ORPHAN_TICKS.load(Ordering::SeqCst)
+    );
+    assert!(!ORPHAN_STOPPED.load(Ordering::SeqCst));
+    // The token still reaches it.
+    token.cancel();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ORPHAN_STOPPED.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the orphan never saw the cancellation"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
