@@ -136,7 +136,15 @@ impl Instance {
                 let Some(delay) = self.after_run(outcome, began, &mut streak) else {
                     return;
                 };
-                if Box::pin(self.wait_backoff(delay)).await {
+                let resumed = if delay.is_zero() {
+                    // Restart at once, yet let the other tasks run first.
+                    tokio::task::yield_now().await;
+                    !self.inner.is_stopping()
+                } else {
+                    Box::pin(self.wait_backoff(delay)).await
+                };
+                if resumed {
+                    self.row.set_restarted(self.id, Instant::now());
                     attempt = attempt.saturating_add(1);
                     tracing::info!(service = %self.row.name, attempt, "restarting");
                     metrics::counter!("supervisor.restarts", "service" => self.row.name.to_string())
@@ -221,32 +229,19 @@ impl Instance {
             return self.finish(Status::Failed { reason });
         };
         tracing::warn!(service = %self.row.name, %reason, attempt = *streak, max, ?delay, "failed; restarting after the delay");
-        let restarting = self.row.set_restarting(
-            self.id,
-            *streak,
-            max,
-            &reason,
-            Instant::now(),
-            &self.inner.root,
-        );
-        if !restarting {
-            // Shutdown began while we were deciding: no restart after that.
-            return self.finish(Status::Stopped);
-        }
+        self.row
+            .set_restarting(self.id, *streak, max, &reason, Instant::now());
         Some(delay)
     }
 
-    /// Waits out the backoff delay; `false` when shutdown began meanwhile.
+    /// Waits out the backoff delay; `false` when shutdown began meanwhile
+    /// (then the service does not start again).
     async fn wait_backoff(&self, delay: Duration) -> bool {
         tokio::select! {
             biased;
-            () = self.inner.root.cancelled() => return false,
-            () = tokio::time::sleep(delay) => {}
+            () = self.inner.root.cancelled() => false,
+            () = tokio::time::sleep(delay) => !self.inner.is_stopping(),
         }
-        // Checked again under the row lock, so the start of a shutdown never
-        // misses a restart in flight.
-        self.row
-            .set_restarted(self.id, Instant::now(), &self.inner.root)
     }
 
     /// Writes the final status and leaves the active count. Returns `None`

@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     /// whatever is still running ends `Aborted`.
     pub(crate) kill: CancellationToken,
     forced: AtomicBool,
+    /// Set once shutdown has begun (see [`Inner::is_stopping`]).
+    stopping: AtomicBool,
     /// Instances that are Queued, Running or Restarting.
     active: AtomicUsize,
     idle: Notify,
@@ -58,6 +60,7 @@ impl Inner {
             root,
             kill: CancellationToken::new(),
             forced: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             table: Mutex::new(Table::default()),
@@ -76,8 +79,18 @@ impl Inner {
     }
 
     /// Whether shutdown has been requested (through any token).
+    ///
+    /// The flag is set before our own cancellations, so during a shutdown we
+    /// started, the many completions that ask this never touch the token's
+    /// mutex; a cancellation from outside is still seen through the token.
     pub(crate) fn is_stopping(&self) -> bool {
-        self.root.is_cancelled()
+        self.stopping.load(Ordering::Acquire) || self.root.is_cancelled()
+    }
+
+    /// Marks the shutdown as begun, then cancels the supervisor's token.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.root.cancel();
     }
 
     /// Whether a second signal (rather than the timeout) forced the aborts.
@@ -190,7 +203,7 @@ impl Inner {
     /// Second signal: abort everything now.
     pub(crate) fn force(&self) {
         self.forced.store(true, Ordering::Release);
-        self.root.cancel();
+        self.stop();
         self.kill.cancel();
     }
 
@@ -255,6 +268,7 @@ impl Inner {
     /// abort what is left and publish the result.
     pub(crate) async fn watch(self: Arc<Self>) {
         self.root.cancelled().await;
+        self.stopping.store(true, Ordering::Release);
         let timeout = lock(&self.requested_timeout).unwrap_or(self.shutdown_timeout);
         self.shutdown_began.get_or_init(Instant::now);
         tracing::info!(
@@ -295,7 +309,7 @@ impl Inner {
                 *requested = Some(timeout);
             }
         }
-        self.root.cancel();
+        self.stop();
         loop {
             let mut notified = pin!(self.finished.notified());
             notified.as_mut().enable();

@@ -221,9 +221,7 @@ impl Row {
         });
     }
 
-    /// A run failed and a restart is scheduled. `false` (and no change) when
-    /// shutdown has begun (`root` is cancelled): checked under the row lock,
-    /// so it is atomic with the transition and with the shutdown's view.
+    /// A run failed and a restart is scheduled.
     pub(crate) fn set_restarting(
         &self,
         instance: u64,
@@ -231,42 +229,22 @@ impl Row {
         max: u32,
         reason: &str,
         now: Instant,
-        root: &CancellationToken,
-    ) -> bool {
-        let mut s = lock(&self.state);
-        let shown = s.instance == instance && s.status.is_active();
-        if shown {
+    ) {
+        self.update(instance, |s| {
             s.last_failure = Some(reason.to_string());
-        }
-        if root.is_cancelled() {
-            return false;
-        }
-        if shown {
             s.status = Status::Restarting { attempt, max };
             s.ended_at = Some(now);
-        }
-        true
+        });
     }
 
-    /// The backoff delay is over and the next run starts; `false` (and no
-    /// change) when shutdown has begun.
-    pub(crate) fn set_restarted(
-        &self,
-        instance: u64,
-        now: Instant,
-        root: &CancellationToken,
-    ) -> bool {
-        let mut s = lock(&self.state);
-        if root.is_cancelled() {
-            return false;
-        }
-        if s.instance == instance && s.status.is_active() {
+    /// The backoff delay is over and the next run starts.
+    pub(crate) fn set_restarted(&self, instance: u64, now: Instant) {
+        self.update(instance, |s| {
             s.status = Status::Running;
             s.restarts = s.restarts.saturating_add(1);
             s.started_at = now;
             s.ended_at = None;
-        }
-        true
+        });
     }
 
     /// The instance ended with `status`. Returns whether it was still in the
@@ -361,7 +339,7 @@ mod tests {
             },
             now
         ));
-        assert!(row.set_restarting(1, 1, 3, "old", now, &CancellationToken::new()));
+        row.set_restarting(1, 1, 3, "old", now);
         assert_eq!(row.status(), Status::Running);
         assert!(row.finish(2, Status::Completed, now));
         assert_eq!(row.status(), Status::Completed);
