@@ -142,18 +142,9 @@ fn name_value<'a>(meta: &'a Meta, errors: &mut Errors, expected: &str) -> Option
 fn parse_name(meta: &Meta, errors: &mut Errors) -> Option<LitStr> {
     const EXPECTED: &str = "`name = \"my-service\"` (a non-empty string without whitespace)";
     let value = name_value(meta, errors, EXPECTED)?;
-    let lit = match value {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => lit,
-        other => {
-            errors.push(syn::Error::new_spanned(
-                other,
-                format!("`name` must be a string literal: write {EXPECTED}"),
-            ));
-            return None;
-        }
-    };
+    let lit = string_literal(value, errors, || {
+        format!("`name` must be a string literal: write {EXPECTED}")
+    })?;
     let text = lit.value();
     if text.is_empty() {
         errors.push(syn::Error::new_spanned(
@@ -273,18 +264,9 @@ fn parse_max(expr: &Expr, errors: &mut Errors) -> Option<u32> {
 fn parse_base(expr: &Expr, errors: &mut Errors) -> Option<u64> {
     const ACCEPTED: &str =
         "a duration string such as `\"0s\"`, `\"500ms\"`, `\"1s\"` or `\"1m 30s\"`";
-    let lit = match strip_group(expr) {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => lit,
-        other => {
-            errors.push(syn::Error::new_spanned(
-                other,
-                format!("BASE of `backoff` must be {ACCEPTED}"),
-            ));
-            return None;
-        }
-    };
+    let lit = string_literal(strip_group(expr), errors, || {
+        format!("BASE of `backoff` must be {ACCEPTED}")
+    })?;
     let message = match humantime::parse_duration(&lit.value()) {
         Ok(duration) => match u64::try_from(duration.as_nanos()) {
             Ok(nanos) => return Some(nanos),
@@ -329,6 +311,23 @@ fn parse_flag(meta: &Meta, errors: &mut Errors) -> Span {
 }
 
 /// `expr` without the invisible groups a `macro_rules!` caller may wrap it in.
+/// The string literal `expr` is, or an error spanned on it with `message`.
+fn string_literal<'a>(
+    expr: &'a Expr,
+    errors: &mut Errors,
+    message: impl FnOnce() -> String,
+) -> Option<&'a LitStr> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Some(lit),
+        other => {
+            errors.push(syn::Error::new_spanned(other, message()));
+            None
+        }
+    }
+}
+
 fn strip_group(mut expr: &Expr) -> &Expr {
     while let Expr::Group(group) = expr {
         expr = &group.expr;

@@ -184,8 +184,20 @@ impl<R> Job<R> {
         );
     }
 
-    fn killed(&mut self) {
-        self.end(Status::Aborted, true, Err(BlockingError::Aborted));
+    /// Waits for the job's value (or panic message) and reports it; or, at
+    /// the shutdown deadline, reports the job aborted.
+    async fn settle(mut self, run: impl Future<Output = Result<R, String>>) {
+        let inner = Arc::clone(&self.inner);
+        tokio::select! {
+            biased;
+            result = run => match result {
+                Ok(value) => self.returned(value),
+                Err(message) => self.panicked(message),
+            },
+            () = inner.kill.cancelled() => {
+                self.end(Status::Aborted, true, Err(BlockingError::Aborted));
+            }
+        }
     }
 }
 
@@ -292,15 +304,11 @@ where
                 drop(permit);
                 let _ = tx.send(result);
             }));
-            tokio::select! {
-                biased;
-                result = rx => match result {
-                    Ok(Ok(value)) => job.returned(value),
-                    Ok(Err(message)) => job.panicked(message),
-                    Err(_) => job.panicked("no worker thread could be started".to_string()),
-                },
-                () = inner.kill.cancelled() => job.killed(),
-            }
+            job.settle(async move {
+                rx.await
+                    .unwrap_or_else(|_| Err("no worker thread could be started".to_string()))
+            })
+            .await;
         },
     )
 }
@@ -328,14 +336,7 @@ where
                 Err(message) => return job.panicked(message),
             };
             tracing::info!(service = %job.row.name, "job started");
-            tokio::select! {
-                biased;
-                result = CatchUnwind::new(Box::pin(future)) => match result {
-                    Ok(value) => job.returned(value),
-                    Err(message) => job.panicked(message),
-                },
-                () = inner.kill.cancelled() => job.killed(),
-            }
+            job.settle(CatchUnwind::new(Box::pin(future))).await;
         },
     )
 }
