@@ -1,12 +1,15 @@
-//! Small helpers shared by the example binaries in `src/bin/`: logging setup
-//! and a tiny command-line parser. Nothing here is about `supervisor` itself;
-//! the binaries are where to look for that.
+//! Small helpers shared by the example binaries in `src/bin/`: logging setup,
+//! a tiny command-line parser, and a loop that runs once a second until the
+//! shutdown. The binaries are where to look for what `supervisor` offers.
 //!
 //! Run an example with `cargo run -p examples --bin demo`; add `-- --help`
 //! to see its options.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
+
+use supervisor::Supervisor;
 
 /// Sends `tracing` logs to stderr, so the status tables printed on stdout
 /// stay readable. The level comes from `RUST_LOG` (default `info`), e.g.
@@ -22,6 +25,42 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// Reads a command line whose only option is `--for DURATION` (see
+/// [`Cli::duration`]): the duration, if given. `--help` prints `usage`.
+pub fn run_for_option(usage: &'static str) -> Option<Duration> {
+    let mut run_for = None;
+    let mut cli = Cli::new(usage);
+    while let Some(flag) = cli.next_flag() {
+        match flag.as_str() {
+            "--for" => run_for = Some(cli.duration(&flag)),
+            _ => cli.unknown(&flag),
+        }
+    }
+    run_for
+}
+
+/// Spawns a task that calls `each` once a second, the first time at once,
+/// until the shutdown of `sup` begins. `each` gets a handle on the supervisor
+/// and the tick's number (0, 1, 2 ...); the next tick waits for its future.
+pub fn every_second<F, Fut>(sup: &Supervisor, mut each: F)
+where
+    F: FnMut(Supervisor, u64) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let sup = sup.clone();
+    tokio::spawn(async move {
+        let stop = sup.cancellation_token();
+        let mut every_second = tokio::time::interval(Duration::from_secs(1));
+        for tick in 0u64.. {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = every_second.tick() => {}
+            }
+            each(sup.clone(), tick).await;
+        }
+    });
 }
 
 /// A minimal reader of `--flag value` pairs from the command line.

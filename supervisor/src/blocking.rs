@@ -5,6 +5,7 @@
 //! and the async side only awaits a oneshot channel. "Aborting" such work
 //! means we stop waiting, mark it, and discard whatever it returns later.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -12,6 +13,7 @@ use tokio::sync::oneshot;
 use crate::panic::catch;
 use crate::service::{error_text, Outcome};
 use crate::spec::BoxError;
+use crate::table::Row;
 use crate::Context;
 
 /// A name the OS accepts for a thread: no NUL bytes (Linux keeps the first
@@ -20,36 +22,43 @@ pub(crate) fn thread_name(name: &str) -> String {
     name.replace('\0', " ")
 }
 
-/// Wall and CPU time of one run of blocking work, in the histograms of the
-/// `metrics` facade.
-pub(crate) fn record_times(name: &str, wall: Instant, cpu: Option<cpu_time::ThreadTime>) {
-    let wall_ms = wall.elapsed().as_secs_f64() * 1000.0;
-    metrics::histogram!("supervisor.task.wall_time_ms", "service" => name.to_string())
-        .record(wall_ms);
+/// Runs one piece of blocking work on the current thread, inside `span`,
+/// turning a panic into `Err(message)`; records its wall and CPU time in the
+/// row's histograms.
+pub(crate) fn run_timed<R>(
+    row: &Row,
+    span: &tracing::Span,
+    f: impl FnOnce() -> R,
+) -> Result<R, String> {
+    let wall = Instant::now();
+    let cpu = cpu_time::ThreadTime::try_now().ok();
+    let result = span.in_scope(|| catch(f));
+    let metrics = row.metrics();
+    metrics
+        .wall_time
+        .record(wall.elapsed().as_secs_f64() * 1000.0);
     if let Some(cpu) = cpu {
-        let cpu_ms = cpu.elapsed().as_secs_f64() * 1000.0;
-        metrics::histogram!("supervisor.task.cpu_time_ms", "service" => name.to_string())
-            .record(cpu_ms);
+        metrics
+            .cpu_time
+            .record(cpu.elapsed().as_secs_f64() * 1000.0);
     }
+    result
 }
 
-/// Runs `f` on a new named, detached thread; the receiver gets its result,
-/// or the panic message.
+/// Runs `f` on a new detached thread named after the row; the receiver
+/// gets its result, or the panic message.
 pub(crate) fn spawn_thread<R: Send + 'static>(
-    name: &str,
+    row: &Arc<Row>,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> std::io::Result<oneshot::Receiver<Result<R, String>>> {
     let (tx, rx) = oneshot::channel();
-    let metric_name = name.to_string();
+    let row_for_thread = Arc::clone(row);
     // The thread's events belong to the run's `service` span too.
     let span = tracing::Span::current();
     std::thread::Builder::new()
-        .name(thread_name(name))
+        .name(thread_name(&row.name))
         .spawn(move || {
-            let wall = Instant::now();
-            let cpu = cpu_time::ThreadTime::try_now().ok();
-            let result = span.in_scope(|| catch(f));
-            record_times(&metric_name, wall, cpu);
+            let result = run_timed(&row_for_thread, &span, f);
             // The receiver is gone when the run was aborted: nobody waits.
             let _ = tx.send(result);
         })?;
@@ -61,11 +70,11 @@ pub(crate) fn spawn_thread<R: Send + 'static>(
 /// the shutdown deadline the kill scan aborts this task, which detaches the
 /// thread and discards whatever it returns later.
 pub(crate) async fn run_service(
-    name: &str,
+    row: &Arc<Row>,
     ctx: Context,
     run: fn(Context) -> Result<(), BoxError>,
 ) -> Outcome {
-    let rx = match spawn_thread(name, move || run(ctx)) {
+    let rx = match spawn_thread(row, move || run(ctx)) {
         Ok(rx) => rx,
         Err(err) => return Outcome::Failed(format!("could not start its thread: {err}")),
     };

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::supervisor::Inner;
+
 /// What a running service knows about itself: its name, which run this is,
 /// and whether the supervisor has asked it to stop.
 ///
@@ -39,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 /// ```
 /// # use supervisor::Context;
 /// # async fn poller(ctx: Context) -> std::io::Result<()> { ctx.cancelled().await; Ok(()) }
-/// use tokio_util::sync::CancellationToken;
+/// use supervisor::CancellationToken;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -54,15 +56,32 @@ use tokio_util::sync::CancellationToken;
 pub struct Context {
     name: Arc<str>,
     attempt: u32,
-    token: CancellationToken,
+    source: Source,
+}
+
+/// What a context watches. A supervised one shares the supervisor's state
+/// rather than holding a token of its own: cloning or polling a
+/// `CancellationToken` takes its mutex, and 100,000 services would all take
+/// the same one.
+#[derive(Clone)]
+enum Source {
+    Supervisor(Arc<Inner>),
+    Detached(CancellationToken),
 }
 
 impl Context {
-    pub(crate) fn new(name: Arc<str>, attempt: u32, token: CancellationToken) -> Self {
+    pub(crate) fn new(name: Arc<str>, attempt: u32, inner: Arc<Inner>) -> Self {
         Context {
             name,
             attempt,
-            token,
+            source: Source::Supervisor(inner),
+        }
+    }
+
+    fn root(&self) -> &CancellationToken {
+        match &self.source {
+            Source::Supervisor(inner) => &inner.root,
+            Source::Detached(token) => token,
         }
     }
 
@@ -73,7 +92,7 @@ impl Context {
     ///
     /// ```
     /// use supervisor::Context;
-    /// use tokio_util::sync::CancellationToken;
+    /// use supervisor::CancellationToken;
     ///
     /// let token = CancellationToken::new();
     /// let ctx = Context::detached("worker", token.clone());
@@ -84,7 +103,11 @@ impl Context {
     /// assert!(ctx.is_cancelled());
     /// ```
     pub fn detached(name: impl Into<Arc<str>>, token: CancellationToken) -> Self {
-        Context::new(name.into(), 0, token)
+        Context {
+            name: name.into(),
+            attempt: 0,
+            source: Source::Detached(token),
+        }
     }
 
     /// The service's name.
@@ -104,13 +127,16 @@ impl Context {
     /// Cancel safe: dropping the future and calling again loses nothing,
     /// which makes it the natural first branch of a `tokio::select!`.
     pub async fn cancelled(&self) {
-        self.token.cancelled().await;
+        self.root().cancelled().await;
     }
 
     /// Whether the service has been asked to stop; for loops that cannot await,
     /// such as a `blocking` service.
     pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
+        match &self.source {
+            Source::Supervisor(inner) => inner.is_stopping(),
+            Source::Detached(token) => token.is_cancelled(),
+        }
     }
 
     /// A child of the token this context watches, cancelled together with it,
@@ -121,7 +147,7 @@ impl Context {
     ///
     /// ```
     /// use supervisor::Context;
-    /// use tokio_util::sync::CancellationToken;
+    /// use supervisor::CancellationToken;
     ///
     /// let parent = CancellationToken::new();
     /// let ctx = Context::detached("svc", parent.clone());
@@ -133,7 +159,7 @@ impl Context {
     /// assert!(child.is_cancelled());
     /// ```
     pub fn token(&self) -> CancellationToken {
-        self.token.child_token()
+        self.root().child_token()
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
 use tracing::Instrument;
 
-use crate::blocking::record_times;
+use crate::blocking::run_timed;
 use crate::panic::{catch, CatchUnwind};
 use crate::supervisor::Inner;
 use crate::table::{Aborter, Row};
@@ -140,8 +140,7 @@ impl<R> Job<R> {
     fn end(&mut self, status: Status, killed: bool, result: JobResult<R>) {
         match &status {
             Status::Failed { reason } => {
-                metrics::counter!("supervisor.failures", "service" => self.row.name.to_string())
-                    .increment(1);
+                self.row.metrics().failures.increment(1);
                 tracing::error!(service = %self.row.name, %reason, "job failed");
             }
             Status::Aborted if killed => {
@@ -293,13 +292,10 @@ where
             job.row.set_running(job.id, Instant::now());
             tracing::info!(service = %job.row.name, "job started");
             let (tx, rx) = oneshot::channel();
-            let metric_name = job.row.name.to_string();
+            let row = Arc::clone(&job.row);
             let span = tracing::Span::current();
             pool::execute(Box::new(move || {
-                let wall = Instant::now();
-                let cpu = cpu_time::ThreadTime::try_now().ok();
-                let result = span.in_scope(|| catch(f));
-                record_times(&metric_name, wall, cpu);
+                let result = run_timed(&row, &span, f);
                 // The slot is free once the closure has really returned.
                 drop(permit);
                 let _ = tx.send(result);
@@ -330,7 +326,7 @@ where
         Status::Running,
         move |mut job: Job<R>| async move {
             let inner = Arc::clone(&job.inner);
-            let ctx = Context::new(Arc::clone(&job.row.name), 0, inner.root.clone());
+            let ctx = Context::new(Arc::clone(&job.row.name), 0, Arc::clone(&inner));
             let future = match catch(|| f(ctx)) {
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),

@@ -147,8 +147,7 @@ impl Instance {
                     self.row.set_restarted(self.id, Instant::now());
                     attempt = attempt.saturating_add(1);
                     tracing::info!(service = %self.row.name, attempt, "restarting");
-                    metrics::counter!("supervisor.restarts", "service" => self.row.name.to_string())
-                        .increment(1);
+                    self.row.metrics().restarts.increment(1);
                 } else {
                     self.finish(Status::Stopped);
                     return;
@@ -161,7 +160,7 @@ impl Instance {
     async fn run_once(&self, attempt: u32) -> Outcome {
         let name = &self.row.name;
         let span = tracing::info_span!("service", name = %name, attempt);
-        let ctx = Context::new(Arc::clone(name), attempt, self.inner.root.clone());
+        let ctx = Context::new(Arc::clone(name), attempt, Arc::clone(&self.inner));
         let (factory_result, cooperative) = match &self.work {
             Work::Async {
                 factory,
@@ -170,7 +169,7 @@ impl Instance {
             Work::Factory(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
             Work::Blocking { run } => {
                 let run = *run;
-                return Box::pin(blocking::run_service(name, ctx, run).instrument(span)).await;
+                return Box::pin(blocking::run_service(&self.row, ctx, run).instrument(span)).await;
             }
         };
         let future = match factory_result {
@@ -212,8 +211,7 @@ impl Instance {
             Outcome::Dropped => return self.finish(Status::Stopped),
             Outcome::Failed(reason) => reason,
         };
-        metrics::counter!("supervisor.failures", "service" => self.row.name.to_string())
-            .increment(1);
+        self.row.metrics().failures.increment(1);
         if stopping {
             tracing::error!(service = %self.row.name, %reason, "failed during shutdown");
             return self.finish(Status::Failed { reason });

@@ -87,9 +87,16 @@ impl Inner {
         self.stopping.load(Ordering::Acquire) || self.root.is_cancelled()
     }
 
+    /// Marks the shutdown as begun, under the table lock: a registration
+    /// either sees the flag or is counted active before the shutdown looks.
+    fn mark_stopping(&self) {
+        let _table = lock(&self.table);
+        self.stopping.store(true, Ordering::Release);
+    }
+
     /// Marks the shutdown as begun, then cancels the supervisor's token.
     fn stop(&self) {
-        self.stopping.store(true, Ordering::Release);
+        self.mark_stopping();
         self.root.cancel();
     }
 
@@ -110,7 +117,10 @@ impl Inner {
     ) -> Result<(Arc<Row>, u64), Error> {
         let now = Instant::now();
         let mut table = lock(&self.table);
-        if self.is_stopping() {
+        // The flag only, not the token (whose mutex every registration would
+        // take): a cancellation from outside sets the flag as soon as the
+        // watcher sees it, and the watcher counts what registered before.
+        if self.stopping.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown {
                 name: Arc::clone(name),
             });
@@ -268,7 +278,7 @@ impl Inner {
     /// abort what is left and publish the result.
     pub(crate) async fn watch(self: Arc<Self>) {
         self.root.cancelled().await;
-        self.stopping.store(true, Ordering::Release);
+        self.mark_stopping();
         let timeout = lock(&self.requested_timeout).unwrap_or(self.shutdown_timeout);
         self.shutdown_began.get_or_init(Instant::now);
         tracing::info!(
@@ -669,12 +679,15 @@ impl TaskDescriptor {
         Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
         E: Into<crate::BoxError> + 'static,
     {
+        // The user's future is created inside the boxed block rather than
+        // captured into it: an awaited upvar would be stored twice.
+        let f = Arc::new(f);
         TaskDescriptor {
             name: name.into(),
             restart,
             factory: Arc::new(move |ctx| {
-                let run = f(ctx);
-                Box::pin(async move { run.await.map_err(Into::into) })
+                let f = Arc::clone(&f);
+                Box::pin(async move { f(ctx).await.map_err(Into::into) })
             }),
         }
     }

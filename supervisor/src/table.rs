@@ -7,7 +7,7 @@
 //! relabel, restart or remove its successor.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +65,17 @@ impl Table {
 pub(crate) struct Row {
     pub(crate) name: Arc<str>,
     state: Mutex<RowState>,
+    /// The name's metric handles, made on first use.
+    metrics: OnceLock<Box<RowMetrics>>,
+}
+
+/// The metrics of one name (label `service`), built once: building a
+/// handle through the `metrics` macros allocates its key every time.
+pub(crate) struct RowMetrics {
+    pub(crate) failures: metrics::Counter,
+    pub(crate) restarts: metrics::Counter,
+    pub(crate) wall_time: metrics::Histogram,
+    pub(crate) cpu_time: metrics::Histogram,
 }
 
 struct RowState {
@@ -122,6 +133,7 @@ impl Row {
     pub(crate) fn new(name: Arc<str>, instance: u64, status: Status, now: Instant) -> Self {
         Row {
             name,
+            metrics: OnceLock::new(),
             state: Mutex::new(RowState {
                 instance,
                 status,
@@ -133,6 +145,19 @@ impl Row {
                 others: Vec::new(),
             }),
         }
+    }
+
+    /// The name's metric handles.
+    pub(crate) fn metrics(&self) -> &RowMetrics {
+        self.metrics.get_or_init(|| {
+            let label = || ("service", self.name.to_string());
+            Box::new(RowMetrics {
+                failures: metrics::counter!("supervisor.failures", &[label()]),
+                restarts: metrics::counter!("supervisor.restarts", &[label()]),
+                wall_time: metrics::histogram!("supervisor.task.wall_time_ms", &[label()]),
+                cpu_time: metrics::histogram!("supervisor.task.cpu_time_ms", &[label()]),
+            })
+        })
     }
 
     /// Hands the row to a new instance. With `replace`, an active previous

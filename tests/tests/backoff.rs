@@ -7,53 +7,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use supervisor::{supervised, Builder, Context, ServiceSnapshot, Status, Supervisor};
+use supervisor::{supervised, Context, Status, Supervisor};
+use tests::{assert_status, row, start_only, wait_idle, Poll};
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------- helpers
-
-fn start_only(names: &[&str]) -> Supervisor {
-    Builder::new()
-        .only(names)
-        .start()
-        .unwrap_or_else(|err| panic!("starting {names:?} failed: {err}"))
-}
-
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row `{name}` in {:#?}", sup.snapshot()))
-}
-
-/// `sup.wait()`, bounded (in tokio time) so that a hang fails.
-async fn wait_idle(sup: &Supervisor, bound: Duration) {
-    if tokio::time::timeout(bound, sup.wait()).await.is_err() {
-        panic!(
-            "services still active after {bound:?}: {:#?}",
-            sup.snapshot()
-        );
-    }
-}
-
-/// Polls every `step` of tokio time, at most `bound`, until `done` holds.
-async fn poll_until(
-    sup: &Supervisor,
-    what: &str,
-    step: Duration,
-    bound: Duration,
-    mut done: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + bound;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:#?}",
-            sup.snapshot()
-        );
-        tokio::time::sleep(step).await;
-    }
-}
 
 /// Records the instant of a run; returns the run's index (0-based).
 fn record(log: &Mutex<Vec<Instant>>) -> usize {
@@ -94,6 +52,24 @@ fn assert_gaps(actual: &[Duration], expected: &[Duration], sup: &Supervisor) {
 
 fn secs(list: &[u64]) -> Vec<Duration> {
     list.iter().map(|s| Duration::from_secs(*s)).collect()
+}
+
+/// Asserts that `name` has failed for good after `restarts` restarts in a
+/// row, and, given a `reason`, that it failed with that reason.
+#[track_caller]
+fn assert_failed(sup: &Supervisor, name: &str, restarts: u32, reason: Option<&str>) {
+    let r = row(sup, name);
+    match reason {
+        Some(reason) => assert_eq!(
+            r.status,
+            Status::Failed {
+                reason: reason.into()
+            },
+            "{sup}"
+        ),
+        None => assert!(matches!(r.status, Status::Failed { .. }), "{sup}"),
+    }
+    assert_eq!(r.restarts, restarts, "{sup}");
 }
 
 // ---------------------------------------------------------------- services
@@ -190,16 +166,7 @@ async fn delays_double_from_base_then_max_plus_one_runs_end_failed() {
     let sup = start_only(&["bo-doubling"]);
     wait_idle(&sup, Duration::from_secs(60)).await;
     assert_gaps(&gaps(&DOUBLING), &secs(&[1, 2, 4]), &sup);
-    let r = row(&sup, "bo-doubling");
-    assert_eq!(
-        r.status,
-        Status::Failed {
-            reason: "run 3 failed".into()
-        },
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(r.restarts, 3, "{:#?}", sup.snapshot());
+    assert_failed(&sup, "bo-doubling", 3, Some("run 3 failed"));
 
     // Failed is final: no further run, however long we wait.
     tokio::time::sleep(Duration::from_secs(600)).await;
@@ -216,13 +183,7 @@ async fn each_delay_is_capped_at_sixty_seconds() {
         &secs(&[20, 40, 60, 60, 60, 60, 60, 60, 60, 60]),
         &sup,
     );
-    let r = row(&sup, "bo-capped");
-    assert!(
-        matches!(r.status, Status::Failed { .. }),
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(r.restarts, 10, "{:#?}", sup.snapshot());
+    assert_failed(&sup, "bo-capped", 10, None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -230,20 +191,18 @@ async fn restarting_status_counts_the_streak_while_waiting() {
     let sup = start_only(&["bo-observed"]);
     // Every state seen while waiting: (status, restarts, active_count).
     let mut seen: Vec<(Status, u32, usize)> = Vec::new();
-    poll_until(
-        &sup,
-        "bo-observed to fail for good",
-        Duration::from_millis(100),
-        Duration::from_secs(200),
-        || {
-            let r = row(&sup, "bo-observed");
-            let state = (r.status.clone(), r.restarts, sup.active_count());
-            if matches!(r.status, Status::Restarting { .. }) && seen.last() != Some(&state) {
-                seen.push(state);
-            }
-            matches!(r.status, Status::Failed { .. })
-        },
-    )
+    Poll {
+        every: Duration::from_millis(100),
+        within: Duration::from_secs(200),
+    }
+    .until(&sup, "bo-observed to fail for good", || {
+        let r = row(&sup, "bo-observed");
+        let state = (r.status.clone(), r.restarts, sup.active_count());
+        if matches!(r.status, Status::Restarting { .. }) && seen.last() != Some(&state) {
+            seen.push(state);
+        }
+        matches!(r.status, Status::Failed { .. })
+    })
     .await;
     let expected: Vec<(Status, u32, usize)> = (1..=3)
         .map(|attempt| (Status::Restarting { attempt, max: 3 }, attempt - 1, 1))
@@ -264,16 +223,7 @@ async fn backoff_zero_never_restarts() {
     let sup = start_only(&["bo-zero-max"]);
     wait_idle(&sup, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(600)).await;
-    let r = row(&sup, "bo-zero-max");
-    assert_eq!(
-        r.status,
-        Status::Failed {
-            reason: "fails once, for good".into()
-        },
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(r.restarts, 0, "{:#?}", sup.snapshot());
+    assert_failed(&sup, "bo-zero-max", 0, Some("fails once, for good"));
     assert_eq!(runs(&ZERO_MAX), 1, "{:#?}", sup.snapshot());
 }
 
@@ -281,23 +231,21 @@ async fn backoff_zero_never_restarts() {
 async fn failure_after_a_minute_up_starts_a_fresh_count() {
     let sup = start_only(&["bo-healthy"]);
     let mut attempts_seen = Vec::new();
-    poll_until(
-        &sup,
-        "every failing run of bo-healthy",
-        Duration::from_millis(500),
-        Duration::from_secs(600),
-        || {
-            let r = row(&sup, "bo-healthy");
-            assert!(
-                !matches!(r.status, Status::Failed { .. }),
-                "a service failing after a minute up never exhausts its restarts: {r:#?}"
-            );
-            if let Status::Restarting { attempt, .. } = r.status {
-                attempts_seen.push(attempt);
-            }
-            runs(&HEALTHY) > HEALTHY_FAILURES
-        },
-    )
+    Poll {
+        every: Duration::from_millis(500),
+        within: Duration::from_secs(600),
+    }
+    .until(&sup, "every failing run of bo-healthy", || {
+        let r = row(&sup, "bo-healthy");
+        assert!(
+            !matches!(r.status, Status::Failed { .. }),
+            "a service failing after a minute up never exhausts its restarts: {r:#?}"
+        );
+        if let Status::Restarting { attempt, .. } = r.status {
+            attempts_seen.push(attempt);
+        }
+        runs(&HEALTHY) > HEALTHY_FAILURES
+    })
     .await;
     assert!(
         attempts_seen.iter().all(|&a| a == 1) && !attempts_seen.is_empty(),
@@ -311,12 +259,7 @@ async fn failure_after_a_minute_up_starts_a_fresh_count() {
 
     let result = sup.shutdown(Duration::from_secs(5)).await;
     assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
-    assert_eq!(
-        row(&sup, "bo-healthy").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "bo-healthy", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
@@ -325,26 +268,20 @@ async fn failure_before_a_minute_up_continues_the_count() {
     wait_idle(&sup, Duration::from_secs(600)).await;
     // Up 59 s each time: the delays keep doubling and MAX = 2 is reached.
     assert_gaps(&gaps(&SHORT_LIVED), &secs(&[60, 61]), &sup);
-    let r = row(&sup, "bo-short-lived");
-    assert!(
-        matches!(r.status, Status::Failed { .. }),
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(r.restarts, 2, "{:#?}", sup.snapshot());
+    assert_failed(&sup, "bo-short-lived", 2, None);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_long_backoff_delays_neither_other_restarts_nor_the_shutdown() {
     let began = Instant::now();
     let sup = start_only(&["bo-slow", "bo-quick-zero", "bo-quick-ms"]);
-    poll_until(
-        &sup,
-        "the quick services' third runs",
-        Duration::from_millis(1),
-        Duration::from_secs(60),
-        || runs(&QUICK_ZERO) == 3 && runs(&QUICK_MS) == 3,
-    )
+    Poll {
+        every: Duration::from_millis(1),
+        within: Duration::from_secs(60),
+    }
+    .until(&sup, "the quick services' third runs", || {
+        runs(&QUICK_ZERO) == 3 && runs(&QUICK_MS) == 3
+    })
     .await;
     assert!(
         began.elapsed() < Duration::from_secs(1),
@@ -381,12 +318,7 @@ async fn a_long_backoff_delays_neither_other_restarts_nor_the_shutdown() {
     );
     assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
     for name in ["bo-slow", "bo-quick-zero", "bo-quick-ms"] {
-        assert_eq!(
-            row(&sup, name).status,
-            Status::Stopped,
-            "{:#?}",
-            sup.snapshot()
-        );
+        assert_status(&sup, name, Status::Stopped);
     }
     // The one waiting out its delay never started again.
     tokio::time::sleep(Duration::from_secs(60)).await;

@@ -11,8 +11,11 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use supervisor::{
-    BlockingError, BlockingHandle, BlockingSpawner, Error, ServiceSnapshot, Status, Supervisor,
-    MAX_BLOCKING,
+    BlockingError, BlockingHandle, BlockingSpawner, Error, Status, Supervisor, MAX_BLOCKING,
+};
+use tests::{
+    assert_status, held_job, names, next, row, rows_named, shutdown_in_background, start_empty,
+    wait_idle,
 };
 use tokio::sync::mpsc;
 
@@ -21,60 +24,67 @@ const EVENTUALLY: Duration = Duration::from_secs(10);
 /// How long something that must not happen is given to happen anyway.
 const QUIET: Duration = Duration::from_millis(300);
 
-fn start() -> Supervisor {
-    supervisor::Builder::new()
-        .only(Vec::<String>::new())
-        .start()
-        .expect("a supervisor without services starts")
-}
-
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
-}
-
-async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str, sup: &Supervisor) -> T {
-    tokio::time::timeout(EVENTUALLY, rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}\n{sup}"))
-        .unwrap_or_else(|| panic!("channel closed while waiting for {what}\n{sup}"))
-}
-
 async fn join_within<R>(handle: BlockingHandle<R>, sup: &Supervisor) -> Result<R, BlockingError> {
     tokio::time::timeout(EVENTUALLY, handle.join())
         .await
         .unwrap_or_else(|_| panic!("join did not return\n{sup}"))
 }
 
-async fn wait_idle(sup: &Supervisor) {
-    tokio::time::timeout(EVENTUALLY, sup.wait())
-        .await
-        .unwrap_or_else(|_| panic!("the supervisor did not become idle\n{sup}"));
+/// Checks that a job ended `Aborted`, as its `join` and its row tell.
+async fn assert_aborted<R>(handle: BlockingHandle<R>, sup: &Supervisor)
+where
+    R: std::fmt::Debug + PartialEq,
+{
+    let name = handle.name().to_string();
+    assert_eq!(
+        join_within(handle, sup).await,
+        Err(BlockingError::Aborted),
+        "{sup}"
+    );
+    assert_status(sup, &name, Status::Aborted);
 }
 
-/// A blocking job that reports `tag` once its closure runs, then blocks until
-/// its gate is opened (or its sender dropped), and returns `tag`.
-fn held_job(
+/// A [`held_job`] with its gate.
+type Held = (BlockingHandle<usize>, std_mpsc::Sender<()>);
+
+/// A [`held_job`] named `name`, returned once its closure runs.
+async fn running_held_job(sup: &Supervisor, name: &str, tag: usize) -> Held {
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let held = held_job(sup, name, tag, &started_tx);
+    next(&mut started, EVENTUALLY, "the closure to start", sup).await;
+    held
+}
+
+/// Takes every blocking slot: `MAX_BLOCKING` held jobs named `{prefix}-{i}`
+/// with tag `i`. Returns them once each has started, with the tags in the
+/// order they started.
+async fn hold_every_slot(
     sup: &Supervisor,
-    name: &str,
-    tag: usize,
-    started: &mpsc::UnboundedSender<usize>,
-) -> (BlockingHandle<usize>, std_mpsc::Sender<()>) {
-    let (gate, gate_rx) = std_mpsc::channel::<()>();
-    let started = started.clone();
-    let handle = sup.spawn_blocking(name, move || {
-        let _ = started.send(tag);
-        let _ = gate_rx.recv();
-        tag
-    });
-    (handle, gate)
+    prefix: &str,
+    started_tx: &mpsc::UnboundedSender<usize>,
+    started: &mut mpsc::UnboundedReceiver<usize>,
+) -> (Vec<Held>, Vec<usize>) {
+    let held = (0..MAX_BLOCKING)
+        .map(|i| held_job(sup, &format!("{prefix}-{i}"), i, started_tx))
+        .collect();
+    let mut tags = Vec::new();
+    for _ in 0..MAX_BLOCKING {
+        tags.push(next(started, EVENTUALLY, "the first 8 to start", sup).await);
+    }
+    (held, tags)
+}
+
+/// Opens the gate of each held job and joins it.
+async fn release(held: Vec<Held>, sup: &Supervisor) {
+    for (handle, gate) in held {
+        gate.send(()).expect("gate");
+        join_within(handle, sup).await.expect("value");
+    }
 }
 
 #[tokio::test]
 async fn spawn_blocking_returns_values_through_join() {
-    let sup = start();
+    let sup = start_empty();
     let jobs: Vec<_> = (0..20u64)
         .map(|i| sup.spawn_blocking(format!("bj-value-{i}"), move || i * i))
         .collect();
@@ -84,7 +94,7 @@ async fn spawn_blocking_returns_values_through_join() {
         total += join_within(job, &sup).await.expect("no panic");
     }
     assert_eq!(total, (0..20u64).map(|i| i * i).sum::<u64>());
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     for r in sup.snapshot() {
         assert_eq!(r.status, Status::Completed, "{sup}");
     }
@@ -95,24 +105,22 @@ async fn spawn_blocking_returns_values_through_join() {
 
 #[tokio::test]
 async fn try_join_gives_the_handle_back_until_the_value_is_there() {
-    let sup = start();
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let (handle, gate) = held_job(&sup, "bj-try-join", 17, &started_tx);
-    next(&mut started, "the closure to start", &sup).await;
+    let sup = start_empty();
+    let (handle, gate) = running_held_job(&sup, "bj-try-join", 17).await;
 
     let handle = handle
         .try_join()
         .expect_err("the closure is still blocked: the handle comes back");
     assert_eq!(handle.name(), "bj-try-join");
-    assert_eq!(row(&sup, "bj-try-join").status, Status::Running, "{sup}");
+    assert_status(&sup, "bj-try-join", Status::Running);
 
     gate.send(()).expect("the closure waits on its gate");
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     match handle.try_join() {
         Ok(result) => assert_eq!(result, Ok(17), "{sup}"),
         Err(_) => panic!("the job has ended: try_join must give its value\n{sup}"),
     }
-    assert_eq!(row(&sup, "bj-try-join").status, Status::Completed, "{sup}");
+    assert_status(&sup, "bj-try-join", Status::Completed);
 }
 
 /// Regression: only `MAX_BLOCKING` (8) closures run at once; the 9th waits,
@@ -120,15 +128,9 @@ async fn try_join_gives_the_handle_back_until_the_value_is_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ninth_blocking_job_waits_for_a_free_slot() {
     assert_eq!(MAX_BLOCKING, 8);
-    let sup = start();
+    let sup = start_empty();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let mut held: Vec<_> = (0..MAX_BLOCKING)
-        .map(|i| held_job(&sup, &format!("bj-slot-{i}"), i, &started_tx))
-        .collect();
-    let mut running: Vec<usize> = Vec::new();
-    for _ in 0..MAX_BLOCKING {
-        running.push(next(&mut started, "one of the first 8 to start", &sup).await);
-    }
+    let (mut held, mut running) = hold_every_slot(&sup, "bj-slot", &started_tx, &mut started).await;
     running.sort_unstable();
     assert_eq!(running, (0..MAX_BLOCKING).collect::<Vec<_>>());
 
@@ -138,7 +140,7 @@ async fn ninth_blocking_job_waits_for_a_free_slot() {
         tokio::time::timeout(QUIET, started.recv()).await.is_err(),
         "the 9th closure must not start while 8 run\n{sup}"
     );
-    assert_eq!(row(&sup, "bj-slot-ninth").status, Status::Queued, "{sup}");
+    assert_status(&sup, "bj-slot-ninth", Status::Queued);
     assert_eq!(sup.active_count(), 9, "{sup}");
 
     // Free one slot: the 9th starts.
@@ -146,20 +148,23 @@ async fn ninth_blocking_job_waits_for_a_free_slot() {
     third_gate.send(()).expect("gate");
     assert_eq!(join_within(third, &sup).await, Ok(3), "{sup}");
     assert_eq!(
-        next(&mut started, "the 9th to start once a slot is free", &sup).await,
+        next(
+            &mut started,
+            EVENTUALLY,
+            "the 9th to start once a slot is free",
+            &sup
+        )
+        .await,
         99
     );
-    assert_eq!(row(&sup, "bj-slot-ninth").status, Status::Running, "{sup}");
-    assert_eq!(row(&sup, "bj-slot-3").status, Status::Completed, "{sup}");
+    assert_status(&sup, "bj-slot-ninth", Status::Running);
+    assert_status(&sup, "bj-slot-3", Status::Completed);
     assert_eq!(sup.active_count(), 8, "{sup}");
 
     ninth_gate.send(()).expect("gate");
     assert_eq!(join_within(ninth, &sup).await, Ok(99));
-    for (handle, gate) in held {
-        gate.send(()).expect("gate");
-        join_within(handle, &sup).await.expect("value");
-    }
-    wait_idle(&sup).await;
+    release(held, &sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     sup.shutdown(Duration::from_secs(1)).await.expect("clean");
 }
 
@@ -167,22 +172,12 @@ async fn ninth_blocking_job_waits_for_a_free_slot() {
 /// aborted (the thread cannot be stopped).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
-    let sup = start();
+    let sup = start_empty();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let mut held: Vec<_> = (0..MAX_BLOCKING)
-        .map(|i| held_job(&sup, &format!("bj-keep-slot-{i}"), i, &started_tx))
-        .collect();
-    for _ in 0..MAX_BLOCKING {
-        next(&mut started, "the first 8 to start", &sup).await;
-    }
+    let (mut held, _) = hold_every_slot(&sup, "bj-keep-slot", &started_tx, &mut started).await;
     let (aborted, aborted_gate) = held.remove(0);
     aborted.abort();
-    assert_eq!(
-        join_within(aborted, &sup).await,
-        Err(BlockingError::Aborted),
-        "{sup}"
-    );
-    assert_eq!(row(&sup, "bj-keep-slot-0").status, Status::Aborted, "{sup}");
+    assert_aborted(aborted, &sup).await;
     assert_eq!(
         sup.active_count(),
         7,
@@ -194,11 +189,7 @@ async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
         tokio::time::timeout(QUIET, started.recv()).await.is_err(),
         "the aborted closure still occupies its slot\n{sup}"
     );
-    assert_eq!(
-        row(&sup, "bj-keep-slot-ninth").status,
-        Status::Queued,
-        "{sup}"
-    );
+    assert_status(&sup, "bj-keep-slot-ninth", Status::Queued);
 
     aborted_gate
         .send(())
@@ -206,6 +197,7 @@ async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
     assert_eq!(
         next(
             &mut started,
+            EVENTUALLY,
             "the 9th once the aborted closure returned",
             &sup
         )
@@ -219,10 +211,7 @@ async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
     );
     ninth_gate.send(()).expect("gate");
     assert_eq!(join_within(ninth, &sup).await, Ok(99));
-    for (handle, gate) in held {
-        gate.send(()).expect("gate");
-        join_within(handle, &sup).await.expect("value");
-    }
+    release(held, &sup).await;
     sup.shutdown(Duration::from_secs(1))
         .await
         .expect("an abort on request is not an error");
@@ -230,7 +219,7 @@ async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
 
 #[tokio::test]
 async fn a_panicking_closure_fails_with_its_message_and_the_supervisor_goes_on() {
-    let sup = start();
+    let sup = start_empty();
     let name = "bj-panics";
     let code = 7;
     let job = sup.spawn_blocking(name, move || -> u32 {
@@ -254,7 +243,7 @@ async fn a_panicking_closure_fails_with_its_message_and_the_supervisor_goes_on()
 
     let again = sup.spawn_blocking(name, || 5u32);
     assert_eq!(join_within(again, &sup).await, Ok(5), "{sup}");
-    assert_eq!(row(&sup, name).status, Status::Completed, "{sup}");
+    assert_status(&sup, name, Status::Completed);
     let other = sup.spawn_blocking("bj-after-panic", || "fine");
     assert_eq!(join_within(other, &sup).await, Ok("fine"), "{sup}");
     sup.shutdown(Duration::from_secs(1))
@@ -264,22 +253,11 @@ async fn a_panicking_closure_fails_with_its_message_and_the_supervisor_goes_on()
 
 #[tokio::test]
 async fn blocking_handle_abort_ends_the_job_aborted() {
-    let sup = start();
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let (handle, gate) = held_job(&sup, "bj-abort-running", 1, &started_tx);
-    next(&mut started, "the closure to start", &sup).await;
+    let sup = start_empty();
+    let (handle, gate) = running_held_job(&sup, "bj-abort-running", 1).await;
     handle.abort();
     handle.abort(); // a second abort is harmless
-    assert_eq!(
-        join_within(handle, &sup).await,
-        Err(BlockingError::Aborted),
-        "{sup}"
-    );
-    assert_eq!(
-        row(&sup, "bj-abort-running").status,
-        Status::Aborted,
-        "{sup}"
-    );
+    assert_aborted(handle, &sup).await;
     assert_eq!(sup.active_count(), 0, "{sup}");
     drop(gate); // let the detached closure return
 
@@ -288,16 +266,7 @@ async fn blocking_handle_abort_ends_the_job_aborted() {
         "never seen"
     });
     oneshot.abort();
-    assert_eq!(
-        join_within(oneshot, &sup).await,
-        Err(BlockingError::Aborted),
-        "{sup}"
-    );
-    assert_eq!(
-        row(&sup, "bj-abort-oneshot").status,
-        Status::Aborted,
-        "{sup}"
-    );
+    assert_aborted(oneshot, &sup).await;
     assert!(
         !sup.abort("bj-abort-oneshot"),
         "nothing left to abort\n{sup}"
@@ -310,37 +279,16 @@ async fn blocking_handle_abort_ends_the_job_aborted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborting_a_queued_job_means_it_never_runs() {
-    let sup = start();
+    let sup = start_empty();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let held: Vec<_> = (0..MAX_BLOCKING)
-        .map(|i| held_job(&sup, &format!("bj-abort-queued-{i}"), i, &started_tx))
-        .collect();
-    for _ in 0..MAX_BLOCKING {
-        next(&mut started, "the first 8 to start", &sup).await;
-    }
+    let (held, _) = hold_every_slot(&sup, "bj-abort-queued", &started_tx, &mut started).await;
     let (queued, _queued_gate) = held_job(&sup, "bj-abort-queued-ninth", 99, &started_tx);
-    assert_eq!(
-        row(&sup, "bj-abort-queued-ninth").status,
-        Status::Queued,
-        "{sup}"
-    );
+    assert_status(&sup, "bj-abort-queued-ninth", Status::Queued);
     queued.abort();
-    assert_eq!(
-        join_within(queued, &sup).await,
-        Err(BlockingError::Aborted),
-        "{sup}"
-    );
-    assert_eq!(
-        row(&sup, "bj-abort-queued-ninth").status,
-        Status::Aborted,
-        "{sup}"
-    );
+    assert_aborted(queued, &sup).await;
     assert_eq!(sup.active_count(), 8, "{sup}");
 
-    for (handle, gate) in held {
-        gate.send(()).expect("gate");
-        join_within(handle, &sup).await.expect("value");
-    }
+    release(held, &sup).await;
     assert!(
         tokio::time::timeout(QUIET, started.recv()).await.is_err(),
         "the aborted queued closure never runs, even once slots are free\n{sup}"
@@ -350,7 +298,7 @@ async fn aborting_a_queued_job_means_it_never_runs() {
 
 #[tokio::test]
 async fn jobs_may_share_a_name_and_each_counts_as_active() {
-    let sup = start();
+    let sup = start_empty();
     let name = "bj-shared";
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let held: Vec<_> = (0..3)
@@ -361,15 +309,17 @@ async fn jobs_may_share_a_name_and_each_counts_as_active() {
         100
     });
     for _ in 0..3 {
-        next(&mut started, "the shared-name jobs to start", &sup).await;
+        next(
+            &mut started,
+            EVENTUALLY,
+            "the shared-name jobs to start",
+            &sup,
+        )
+        .await;
     }
     assert_eq!(sup.active_count(), 4, "each job counts\n{sup}");
-    assert_eq!(
-        sup.snapshot().iter().filter(|r| &*r.name == name).count(),
-        1,
-        "one row per name\n{sup}"
-    );
-    assert_eq!(row(&sup, name).status, Status::Running, "{sup}");
+    assert_eq!(rows_named(&sup, name), 1, "one row per name\n{sup}");
+    assert_status(&sup, name, Status::Running);
 
     for (i, (handle, gate)) in held.into_iter().enumerate() {
         gate.send(()).expect("gate");
@@ -378,56 +328,37 @@ async fn jobs_may_share_a_name_and_each_counts_as_active() {
     assert_eq!(sup.active_count(), 1, "the oneshot still runs\n{sup}");
     sup.shutdown(Duration::from_secs(5)).await.expect("clean");
     assert_eq!(join_within(oneshot, &sup).await, Ok(100), "{sup}");
-    assert_eq!(row(&sup, name).status, Status::Stopped, "{sup}");
+    assert_status(&sup, name, Status::Stopped);
     assert_eq!(sup.active_count(), 0, "{sup}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_queued_jobs_and_lets_running_ones_finish() {
-    let sup = start();
+    let sup = start_empty();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let held: Vec<_> = (0..MAX_BLOCKING)
-        .map(|i| held_job(&sup, &format!("bj-grace-{i}"), i, &started_tx))
-        .collect();
-    for _ in 0..MAX_BLOCKING {
-        next(&mut started, "the first 8 to start", &sup).await;
-    }
+    let (held, _) = hold_every_slot(&sup, "bj-grace", &started_tx, &mut started).await;
     let (queued, _queued_gate) = held_job(&sup, "bj-grace-queued", 99, &started_tx);
     let cooperative = sup.spawn_oneshot("bj-grace-oneshot", |ctx| async move {
         ctx.cancelled().await;
         "said goodbye"
     });
-    assert_eq!(row(&sup, "bj-grace-queued").status, Status::Queued, "{sup}");
+    assert_status(&sup, "bj-grace-queued", Status::Queued);
 
     let began = Instant::now();
-    let shutdown = tokio::spawn({
-        let sup = sup.clone();
-        async move { sup.shutdown(Duration::from_secs(10)).await }
-    });
-    tokio::time::timeout(EVENTUALLY, sup.cancellation_token().cancelled())
-        .await
-        .expect("shutdown begins");
+    let shutdown = shutdown_in_background(&sup, Duration::from_secs(10), EVENTUALLY).await;
 
     assert_eq!(
         join_within(queued, &sup).await,
         Err(BlockingError::Aborted),
         "a queued job never runs once shutdown began\n{sup}"
     );
-    assert_eq!(
-        row(&sup, "bj-grace-queued").status,
-        Status::Stopped,
-        "{sup}"
-    );
+    assert_status(&sup, "bj-grace-queued", Status::Stopped);
     assert_eq!(
         join_within(cooperative, &sup).await,
         Ok("said goodbye"),
         "{sup}"
     );
-    assert_eq!(
-        row(&sup, "bj-grace-oneshot").status,
-        Status::Stopped,
-        "{sup}"
-    );
+    assert_status(&sup, "bj-grace-oneshot", Status::Stopped);
 
     for (i, (handle, gate)) in held.into_iter().enumerate() {
         gate.send(()).expect("gate");
@@ -462,10 +393,8 @@ async fn shutdown_stops_queued_jobs_and_lets_running_ones_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closure_stuck_past_the_timeout_is_aborted_and_reported() {
-    let sup = start();
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let (stuck, gate) = held_job(&sup, "bj-stuck", 1, &started_tx);
-    next(&mut started, "the closure to start", &sup).await;
+    let sup = start_empty();
+    let (stuck, gate) = running_held_job(&sup, "bj-stuck", 1).await;
 
     let timeout = Duration::from_millis(200);
     let began = Instant::now();
@@ -485,7 +414,7 @@ async fn a_closure_stuck_past_the_timeout_is_aborted_and_reported() {
         other => panic!("expected an Err naming bj-stuck, got {other:?}\n{sup}"),
     }
     assert!(result.unwrap_err().to_string().contains("bj-stuck"));
-    assert_eq!(row(&sup, "bj-stuck").status, Status::Aborted, "{sup}");
+    assert_status(&sup, "bj-stuck", Status::Aborted);
     assert_eq!(sup.active_count(), 0, "{sup}");
     assert_eq!(
         join_within(stuck, &sup).await,
@@ -500,11 +429,9 @@ async fn a_closure_stuck_past_the_timeout_is_aborted_and_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 
 async fn a_stuck_job_is_reported_even_when_a_later_job_shares_its_name() {
-    let sup = start();
+    let sup = start_empty();
     let name = "bj-stuck-shared";
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let (stuck, gate) = held_job(&sup, name, 1, &started_tx);
-    next(&mut started, "the stuck closure to start", &sup).await;
+    let (stuck, gate) = running_held_job(&sup, name, 1).await;
     let quick = sup.spawn_blocking(name, || 2usize);
     assert_eq!(join_within(quick, &sup).await, Ok(2), "{sup}");
     assert_eq!(
@@ -526,18 +453,10 @@ async fn a_stuck_job_is_reported_even_when_a_later_job_shares_its_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_spawned_once_shutdown_began_get_no_row_and_report_aborted() {
-    let sup = start();
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let (holder, gate) = held_job(&sup, "bj-late-holder", 1, &started_tx);
-    next(&mut started, "the holder to start", &sup).await;
+    let sup = start_empty();
+    let (holder, gate) = running_held_job(&sup, "bj-late-holder", 1).await;
 
-    let shutdown = tokio::spawn({
-        let sup = sup.clone();
-        async move { sup.shutdown(Duration::from_secs(10)).await }
-    });
-    tokio::time::timeout(EVENTUALLY, sup.cancellation_token().cancelled())
-        .await
-        .expect("shutdown begins");
+    let shutdown = shutdown_in_background(&sup, Duration::from_secs(10), EVENTUALLY).await;
 
     // During the grace period.
     let ran = Arc::new(AtomicBool::new(false));
@@ -571,8 +490,11 @@ async fn jobs_spawned_once_shutdown_began_get_no_row_and_report_aborted() {
         Err(_) => panic!("a refused job has its answer at once\n{sup}"),
     }
 
-    let names: Vec<_> = sup.snapshot().iter().map(|r| r.name.to_string()).collect();
-    assert_eq!(names, ["bj-late-holder"], "late jobs get no row\n{sup}");
+    assert_eq!(
+        names(&sup),
+        ["bj-late-holder"],
+        "late jobs get no row\n{sup}"
+    );
     assert_eq!(sup.active_count(), 0, "{sup}");
     assert!(!ran.load(Ordering::SeqCst), "a refused closure never runs");
 }
@@ -594,19 +516,21 @@ fn join_after_the_runtime_is_dropped_reports_supervisor_dropped() {
     let mut handles = Vec::new();
     for (flavor, runtime) in [("current_thread", current), ("multi_thread", multi)] {
         let (started_tx, mut started) = mpsc::unbounded_channel();
-        let (gate, gate_rx) = std_mpsc::channel::<()>();
-        let (oneshot, blocking) = runtime.block_on(async {
-            let sup = start();
+        let (oneshot, blocking, gate) = runtime.block_on(async {
+            let sup = start_empty();
             let oneshot = sup.spawn_oneshot(format!("bj-orphan-{flavor}"), |_ctx| {
-                std::future::pending::<u32>()
+                std::future::pending::<usize>()
             });
-            let blocking = sup.spawn_blocking(format!("bj-orphan-blocking-{flavor}"), move || {
-                let _ = started_tx.send(());
-                let _ = gate_rx.recv();
-                7u32
-            });
-            next(&mut started, "the blocking closure to start", &sup).await;
-            (oneshot, blocking)
+            let name = format!("bj-orphan-blocking-{flavor}");
+            let (blocking, gate) = held_job(&sup, &name, 7, &started_tx);
+            next(
+                &mut started,
+                EVENTUALLY,
+                "the blocking closure to start",
+                &sup,
+            )
+            .await;
+            (oneshot, blocking, gate)
         });
         drop(runtime);
         handles.push((flavor, oneshot, blocking));
@@ -643,7 +567,7 @@ struct Report {
 
 #[tokio::test]
 async fn spawn_oneshot_returns_typed_values_and_reports_panics() {
-    let sup = start();
+    let sup = start_empty();
     let report = sup.spawn_oneshot("bj-oneshot-report", |ctx| async move {
         tokio::task::yield_now().await;
         Report {
@@ -667,11 +591,7 @@ async fn spawn_oneshot_returns_typed_values_and_reports_panics() {
         }),
         "{sup}"
     );
-    assert_eq!(
-        row(&sup, "bj-oneshot-report").status,
-        Status::Completed,
-        "{sup}"
-    );
+    assert_status(&sup, "bj-oneshot-report", Status::Completed);
 
     let after_await = sup.spawn_oneshot("bj-oneshot-panics", |_ctx| async {
         tokio::task::yield_now().await;
@@ -729,7 +649,7 @@ fn checksum_in_background(
 
 #[tokio::test]
 async fn blocking_spawner_works_through_a_trait_object() {
-    let sup = start();
+    let sup = start_empty();
     let (out, sums) = std_mpsc::channel();
     let handle = checksum_in_background(&sup, vec![1, 2, 3, 250], out.clone());
     assert_eq!(handle.name(), "bj-spawner-checksum");
@@ -748,11 +668,7 @@ async fn blocking_spawner_works_through_a_trait_object() {
         }),
         "{sup}"
     );
-    assert_eq!(
-        row(&sup, "bj-spawner-checksum").status,
-        Status::Completed,
-        "{sup}"
-    );
+    assert_status(&sup, "bj-spawner-checksum", Status::Completed);
     assert!(
         matches!(row(&sup, "bj-spawner-panics").status, Status::Failed { .. }),
         "{sup}"
@@ -763,7 +679,7 @@ async fn blocking_spawner_works_through_a_trait_object() {
 /// active: a caller never sees its finished job in `active_count`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn active_count_is_settled_when_the_result_is_observed() {
-    let sup = start();
+    let sup = start_empty();
     for i in 0..500u32 {
         let mut job = sup.spawn_blocking("bj-settled", move || i);
         // Spin on try_join to look as early as possible.

@@ -11,25 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use supervisor::{
-    supervised, Builder, CancellationToken, Context, RestartPolicy, ServiceSnapshot, ServiceSpec,
-    Status, Supervisor,
+    supervised, CancellationToken, Context, RestartPolicy, ServiceSpec, Status, Supervisor,
 };
+use tests::{assert_status, row, start_only, wait_idle, Poll};
 
 // ---------------------------------------------------------------- helpers
-
-fn start_only(names: &[&str]) -> Supervisor {
-    Builder::new()
-        .only(names)
-        .start()
-        .unwrap_or_else(|err| panic!("starting {names:?} failed: {err}"))
-}
-
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row `{name}` in {:#?}", sup.snapshot()))
-}
 
 fn spec(name: &str) -> &'static ServiceSpec {
     supervisor::registry()
@@ -40,27 +26,28 @@ fn spec(name: &str) -> &'static ServiceSpec {
         })
 }
 
-/// `sup.wait()`, bounded so that a hang fails instead of blocking the suite.
-async fn wait_idle(sup: &Supervisor) {
-    if tokio::time::timeout(Duration::from_secs(10), sup.wait())
-        .await
-        .is_err()
-    {
-        panic!("services still active after 10 s: {:#?}", sup.snapshot());
-    }
+/// Longest wait for something that must happen.
+const EVENTUALLY: Duration = Duration::from_secs(10);
+const POLL: Poll = Poll {
+    every: Duration::from_millis(2),
+    within: EVENTUALLY,
+};
+
+/// Starts `name` alone, waits until it has ended, and checks it ended
+/// `expected`.
+async fn run_alone(name: &str, expected: Status) -> Supervisor {
+    let sup = start_only(&[name]);
+    wait_idle(&sup, EVENTUALLY).await;
+    assert_status(&sup, name, expected);
+    sup
 }
 
-/// Polls (every 2 ms, at most 10 s) until `done()` holds.
-async fn poll_until(sup: &Supervisor, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {:#?}",
-            sup.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+/// [`run_alone`] for a service expected to complete after one run, which it
+/// counts in `runs`.
+async fn completes_after_one_run(name: &str, runs: &AtomicUsize) -> Supervisor {
+    let sup = run_alone(name, Status::Completed).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "{sup}");
+    sup
 }
 
 /// Where a blocking service found itself: (service, std thread name, OS thread name).
@@ -195,16 +182,7 @@ async fn detachable(ctx: Context) -> Result<(), String> {
 
 #[tokio::test]
 async fn async_fn_without_context_runs_under_its_function_name() {
-    let sup = start_only(&["decl_plain"]);
-    wait_idle(&sup).await;
-    let r = row(&sup, "decl_plain");
-    assert_eq!(r.status, Status::Completed, "{:#?}", sup.snapshot());
-    assert_eq!(
-        PLAIN_RUNS.load(Ordering::SeqCst),
-        1,
-        "{:#?}",
-        sup.snapshot()
-    );
+    let sup = completes_after_one_run("decl_plain", &PLAIN_RUNS).await;
     assert_eq!(sup.snapshot().len(), 1, "{:#?}", sup.snapshot());
 }
 
@@ -215,7 +193,7 @@ async fn async_fn_with_context_runs_under_its_explicit_name_and_is_told_to_stop(
         "an explicit name replaces the function's name"
     );
     let sup = start_only(&["decl-with-context"]);
-    poll_until(&sup, "the service to start", || {
+    POLL.until(&sup, "the service to start", || {
         WITH_CONTEXT_NAME.lock().unwrap().is_some()
     })
     .await;
@@ -224,11 +202,7 @@ async fn async_fn_with_context_runs_under_its_explicit_name_and_is_told_to_stop(
         Some("decl-with-context"),
         "ctx.name() is the service's name"
     );
-    assert_eq!(
-        row(&sup, "decl-with-context").status,
-        Status::Running,
-        "{sup}"
-    );
+    assert_status(&sup, "decl-with-context", Status::Running);
     let result = sup.shutdown(Duration::from_secs(5)).await;
     assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
     assert!(
@@ -236,78 +210,41 @@ async fn async_fn_with_context_runs_under_its_explicit_name_and_is_told_to_stop(
         "{:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "decl-with-context").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "decl-with-context", Status::Stopped);
 }
 
 #[tokio::test]
 async fn underscore_context_pattern_is_accepted() {
     assert!(spec("decl-underscore").takes_context());
-    let sup = start_only(&["decl-underscore"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "decl-underscore").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(UNDERSCORE_RUNS.load(Ordering::SeqCst), 1);
+    completes_after_one_run("decl-underscore", &UNDERSCORE_RUNS).await;
 }
 
 #[tokio::test]
 async fn explicit_unit_return_type_completes() {
-    let sup = start_only(&["decl-explicit-unit"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "decl-explicit-unit").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(UNIT_RUNS.load(Ordering::SeqCst), 1);
+    completes_after_one_run("decl-explicit-unit", &UNIT_RUNS).await;
 }
 
 #[tokio::test]
 async fn io_result_ok_completes() {
-    let sup = start_only(&["decl-io-result"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "decl-io-result").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(IO_RUNS.load(Ordering::SeqCst), 1);
+    completes_after_one_run("decl-io-result", &IO_RUNS).await;
 }
 
 #[tokio::test]
 async fn string_error_fails_with_its_text() {
-    let sup = start_only(&["decl-string-error"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "decl-string-error").status,
+    run_alone(
+        "decl-string-error",
         Status::Failed {
-            reason: "the string error text".into()
+            reason: "the string error text".into(),
         },
-        "{:#?}",
-        sup.snapshot()
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn anyhow_result_ok_completes_and_err_fails_with_its_text() {
     let sup = start_only(&["decl-anyhow-ok", "decl-anyhow-error"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "decl-anyhow-ok").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
+    wait_idle(&sup, EVENTUALLY).await;
+    assert_status(&sup, "decl-anyhow-ok", Status::Completed);
     assert_eq!(ANYHOW_OK_RUNS.load(Ordering::SeqCst), 1);
     match row(&sup, "decl-anyhow-error").status {
         Status::Failed { reason } => assert!(
@@ -321,18 +258,14 @@ async fn anyhow_result_ok_completes_and_err_fails_with_its_text() {
 
 #[tokio::test]
 async fn backoff_form_with_compound_duration_runs() {
-    let sup = start_only(&["decl-backoff"]);
-    wait_idle(&sup).await;
-    let r = row(&sup, "decl-backoff");
-    assert_eq!(r.status, Status::Completed, "{:#?}", sup.snapshot());
-    assert_eq!(r.restarts, 0, "{:#?}", sup.snapshot());
-    assert_eq!(BACKOFF_FORM_RUNS.load(Ordering::SeqCst), 1);
+    let sup = completes_after_one_run("decl-backoff", &BACKOFF_FORM_RUNS).await;
+    assert_eq!(row(&sup, "decl-backoff").restarts, 0, "{sup}");
 }
 
 #[tokio::test]
 async fn blocking_with_context_runs_on_a_thread_named_after_it_and_stops_when_told() {
     let sup = start_only(&["blk-ctx"]);
-    poll_until(&sup, "the blocking service to start", || {
+    POLL.until(&sup, "the blocking service to start", || {
         thread_of("blk-ctx").is_some()
     })
     .await;
@@ -348,32 +281,15 @@ async fn blocking_with_context_runs_on_a_thread_named_after_it_and_stops_when_to
         Some("blk-ctx"),
         "the test itself is not on the service's thread"
     );
-    assert_eq!(
-        row(&sup, "blk-ctx").status,
-        Status::Running,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "blk-ctx", Status::Running);
     let result = sup.shutdown(Duration::from_secs(5)).await;
     assert!(result.is_ok(), "{result:?} {:#?}", sup.snapshot());
-    assert_eq!(
-        row(&sup, "blk-ctx").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "blk-ctx", Status::Stopped);
 }
 
 #[tokio::test]
 async fn blocking_without_context_runs_on_a_thread_named_after_it() {
-    let sup = start_only(&["blk-plain"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "blk-plain").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
+    run_alone("blk-plain", Status::Completed).await;
     let (_, std_name, os_name) = thread_of("blk-plain").expect("the service ran");
     assert_eq!(std_name.as_deref(), Some("blk-plain"));
     if cfg!(target_os = "linux") {
@@ -383,30 +299,20 @@ async fn blocking_without_context_runs_on_a_thread_named_after_it() {
 
 #[tokio::test]
 async fn blocking_default_name_is_the_function_name_and_err_is_failed() {
-    let sup = start_only(&["decl_blocking_default"]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, "decl_blocking_default").status,
+    run_alone(
+        "decl_blocking_default",
         Status::Failed {
-            reason: "blocking error text".into()
+            reason: "blocking error text".into(),
         },
-        "{:#?}",
-        sup.snapshot()
-    );
+    )
+    .await;
     let (_, std_name, _) = thread_of("decl_blocking_default").expect("the service ran");
     assert_eq!(std_name.as_deref(), Some("decl_blocking_default"));
 }
 
 #[tokio::test]
 async fn blocking_thread_of_a_long_name_is_named_after_it_truncated_to_15_bytes_by_the_os() {
-    let sup = start_only(&[LONG_NAME]);
-    wait_idle(&sup).await;
-    assert_eq!(
-        row(&sup, LONG_NAME).status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
+    run_alone(LONG_NAME, Status::Completed).await;
     let (_, std_name, os_name) = thread_of(LONG_NAME).expect("the service ran");
     // The standard library keeps the whole name; the kernel keeps 15 bytes.
     assert_eq!(std_name.as_deref(), Some(LONG_NAME));

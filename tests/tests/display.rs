@@ -5,52 +5,17 @@
 
 use std::time::Duration;
 
-use supervisor::{RestartPolicy, ServiceSnapshot, Status, Supervisor, TaskDescriptor};
-
-fn start() -> Supervisor {
-    supervisor::Builder::new()
-        .only(Vec::<String>::new())
-        .start()
-        .expect("a supervisor without services starts")
-}
-
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
-}
-
-fn spawn_idle(sup: &Supervisor, name: &str) {
-    sup.spawn(TaskDescriptor::new(
-        name,
-        RestartPolicy::Never,
-        |ctx| async move {
-            ctx.cancelled().await;
-            Ok::<(), std::io::Error>(())
-        },
-    ))
-    .expect("spawn");
-}
-
-fn spawn_failing(sup: &Supervisor, name: &str, policy: RestartPolicy, reason: &'static str) {
-    sup.spawn(TaskDescriptor::new(name, policy, move |_ctx| async move {
-        Err::<(), _>(reason)
-    }))
-    .expect("spawn");
-}
+use supervisor::{RestartPolicy, Status, Supervisor, TaskDescriptor};
+use tests::{backoff, row, spawn_failing, spawn_idle, start_empty};
 
 /// A supervisor whose rows show every kind of status, on the paused clock.
 async fn varied(prefix: &str) -> Supervisor {
-    let sup = start();
+    let sup = start_empty();
     spawn_idle(&sup, &format!("{prefix}-running"));
     // Failed twice, restarted twice, now running: restarts 2, a last failure.
     sup.spawn(TaskDescriptor::new(
         format!("{prefix}-restarted"),
-        RestartPolicy::Backoff {
-            max: 5,
-            base_delay: Duration::ZERO,
-        },
+        backoff(5, Duration::ZERO),
         |ctx| async move {
             if ctx.attempt() < 2 {
                 return Err(format!("flaky run {}", ctx.attempt()));
@@ -63,10 +28,7 @@ async fn varied(prefix: &str) -> Supervisor {
     spawn_failing(
         &sup,
         &format!("{prefix}-restarting"),
-        RestartPolicy::Backoff {
-            max: 3,
-            base_delay: Duration::from_secs(3600),
-        },
+        backoff(3, Duration::from_secs(3600)),
         "upstream refused",
     );
     spawn_failing(
@@ -232,7 +194,7 @@ async fn the_supervisor_renders_an_aligned_table() {
     let _ = sup.shutdown(Duration::from_secs(1)).await;
     assert_table_aligned(&sup);
 
-    let empty = start();
+    let empty = start_empty();
     let table = empty.to_string();
     assert_eq!(table.lines().count(), 1, "only the header:\n{table}");
 }
@@ -241,7 +203,7 @@ async fn the_supervisor_renders_an_aligned_table() {
 /// such as `restarting (12/100)` is long too: the table still lines up.
 #[tokio::test(start_paused = true)]
 async fn the_table_stays_aligned_with_long_names_and_statuses() {
-    let sup = start();
+    let sup = start_empty();
     spawn_idle(&sup, "a");
     spawn_idle(&sup, "payments-reconciliation-worker-eu-west");
     // Delays of 1, 2, 4 … ms: 11 restarts take 2047 ms, and the 12th
@@ -249,10 +211,7 @@ async fn the_table_stays_aligned_with_long_names_and_statuses() {
     spawn_failing(
         &sup,
         "tbl-long-status",
-        RestartPolicy::Backoff {
-            max: 100,
-            base_delay: Duration::from_millis(1),
-        },
+        backoff(100, Duration::from_millis(1)),
         "flaky",
     );
     tokio::time::sleep(Duration::from_secs(3)).await;

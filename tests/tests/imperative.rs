@@ -11,82 +11,54 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use supervisor::{
-    CancellationToken, Error, RestartPolicy, ServiceSnapshot, Status, Supervisor, TaskDescriptor,
+use supervisor::{CancellationToken, Error, RestartPolicy, Status, Supervisor, TaskDescriptor};
+use tests::{
+    assert_status, backoff, counted, next, row, rows_named, send_on_drop, spawn_idle, start_empty,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// A supervisor with no declared service, for imperative tasks only.
-fn start() -> Supervisor {
-    supervisor::Builder::new()
-        .only(Vec::<String>::new())
-        .start()
-        .expect("a supervisor without services starts")
-}
+/// Longest wait for a message; on the paused clock, an hour costs nothing.
+const EVENTUALLY: Duration = Duration::from_secs(3600);
 
-fn backoff(max: u32, base: Duration) -> RestartPolicy {
-    RestartPolicy::Backoff {
-        max,
-        base_delay: base,
-    }
-}
-
-/// The row of `name`, or a panic showing the whole table.
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
-}
-
-fn rows_named(sup: &Supervisor, name: &str) -> usize {
-    sup.snapshot().iter().filter(|r| &*r.name == name).count()
-}
-
-/// Reports its tag when dropped: proof that an instance's future went away.
-struct DropGuard {
-    tag: u32,
-    dropped: mpsc::UnboundedSender<u32>,
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        let _ = self.dropped.send(self.tag);
-    }
-}
-
-/// Waits (on the paused clock, so at no real cost) for the next message.
-async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>, what: &str, sup: &Supervisor) -> T {
-    tokio::time::timeout(Duration::from_secs(3600), rx.recv())
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}\n{sup}"))
-        .unwrap_or_else(|| panic!("channel closed while waiting for {what}\n{sup}"))
+/// Spawns `name`, failing on every run under `backoff(5, base_delay)`, and
+/// checks it is waiting for its first restart once `first` has passed (less
+/// than `base_delay`). Returns the count of its runs.
+async fn spawn_waiting_to_restart(
+    sup: &Supervisor,
+    name: &str,
+    base_delay: Duration,
+    first: Duration,
+) -> Arc<AtomicU32> {
+    let (calls, factory) = counted(|_ctx| async { Err::<(), _>("always fails") });
+    sup.spawn(TaskDescriptor::new(name, backoff(5, base_delay), factory))
+        .expect("spawn");
+    tokio::time::sleep(first).await;
+    assert_status(sup, name, Status::Restarting { attempt: 1, max: 5 });
+    calls
 }
 
 #[tokio::test(start_paused = true)]
 async fn spawned_task_restarts_with_backoff_then_fails_after_max() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-backoff-fails";
     let (runs_tx, mut runs) = mpsc::unbounded_channel();
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
+    let (calls, factory) = counted(move |ctx| {
+        let runs_tx = runs_tx.clone();
+        async move {
+            assert_eq!(ctx.name(), "imp-backoff-fails");
+            let _ = runs_tx.send((ctx.attempt(), Instant::now()));
+            Err::<(), _>(format!("boom {}", ctx.attempt()))
+        }
+    });
     sup.spawn(TaskDescriptor::new(
         name,
         backoff(2, Duration::from_secs(1)),
-        move |ctx| {
-            factory_calls.fetch_add(1, Ordering::SeqCst);
-            let runs_tx = runs_tx.clone();
-            async move {
-                assert_eq!(ctx.name(), "imp-backoff-fails");
-                let _ = runs_tx.send((ctx.attempt(), Instant::now()));
-                Err::<(), _>(format!("boom {}", ctx.attempt()))
-            }
-        },
+        factory,
     ))
     .expect("spawn before shutdown succeeds");
 
-    let (attempt, t0) = next(&mut runs, "run 0", &sup).await;
+    let (attempt, t0) = next(&mut runs, EVENTUALLY, "run 0", &sup).await;
     assert_eq!(attempt, 0);
     // Half-way through the first delay (1 s): waiting for restart 1 of 2.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -96,7 +68,7 @@ async fn spawned_task_restarts_with_backoff_then_fails_after_max() {
     assert_eq!(r.last_failure.as_deref(), Some("boom 0"), "{sup}");
     assert_eq!(sup.active_count(), 1, "Restarting is active\n{sup}");
 
-    let (attempt, t1) = next(&mut runs, "run 1", &sup).await;
+    let (attempt, t1) = next(&mut runs, EVENTUALLY, "run 1", &sup).await;
     assert_eq!(attempt, 1);
     let first_delay = t1 - t0;
     assert!(
@@ -108,7 +80,7 @@ async fn spawned_task_restarts_with_backoff_then_fails_after_max() {
     assert_eq!(r.status, Status::Restarting { attempt: 2, max: 2 }, "{sup}");
     assert_eq!(r.restarts, 1, "{sup}");
 
-    let (attempt, t2) = next(&mut runs, "run 2", &sup).await;
+    let (attempt, t2) = next(&mut runs, EVENTUALLY, "run 2", &sup).await;
     assert_eq!(attempt, 2);
     let second_delay = t2 - t1;
     assert!(
@@ -142,24 +114,20 @@ async fn spawned_task_restarts_with_backoff_then_fails_after_max() {
 
 #[tokio::test(start_paused = true)]
 async fn panic_and_err_are_both_restarted_and_ok_completes() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-panic-err-ok";
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
+    let (calls, factory) = counted(|ctx| async move {
+        tokio::task::yield_now().await;
+        match ctx.attempt() {
+            0 => panic!("first run panics"),
+            1 => Err(std::io::Error::other("second run errs")),
+            _ => Ok(()),
+        }
+    });
     sup.spawn(TaskDescriptor::new(
         name,
         backoff(5, Duration::from_millis(10)),
-        move |ctx| {
-            factory_calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                tokio::task::yield_now().await;
-                match ctx.attempt() {
-                    0 => panic!("first run panics"),
-                    1 => Err(std::io::Error::other("second run errs")),
-                    _ => Ok(()),
-                }
-            }
-        },
+        factory,
     ))
     .expect("spawn");
 
@@ -182,16 +150,12 @@ async fn panic_and_err_are_both_restarted_and_ok_completes() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_task_returning_ok_completes_without_restart() {
-    let sup = start();
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
+    let sup = start_empty();
+    let (calls, factory) = counted(|_ctx| async { Ok::<(), std::io::Error>(()) });
     sup.spawn(TaskDescriptor::new(
         "imp-ok-once",
         backoff(3, Duration::from_millis(1)),
-        move |_ctx| {
-            factory_calls.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), std::io::Error>(()) }
-        },
+        factory,
     ))
     .expect("spawn");
     sup.wait().await;
@@ -205,7 +169,7 @@ async fn backoff_task_returning_ok_completes_without_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn never_policy_and_backoff_zero_fail_without_restart() {
-    let sup = start();
+    let sup = start_empty();
     for (name, policy) in [
         ("imp-never", RestartPolicy::Never),
         ("imp-backoff-zero", backoff(0, Duration::from_millis(1))),
@@ -233,7 +197,7 @@ async fn never_policy_and_backoff_zero_fail_without_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn spawning_a_running_name_replaces_the_old_instance() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-replaced";
     let (dropped_tx, mut dropped) = mpsc::unbounded_channel();
     let (started_tx, mut started) = mpsc::unbounded_channel();
@@ -241,10 +205,7 @@ async fn spawning_a_running_name_replaces_the_old_instance() {
         let dropped_tx = dropped_tx.clone();
         let started_tx = started_tx.clone();
         TaskDescriptor::new(name, backoff(3, Duration::from_secs(1)), move |ctx| {
-            let guard = DropGuard {
-                tag,
-                dropped: dropped_tx.clone(),
-            };
+            let guard = send_on_drop(&dropped_tx, tag);
             let started_tx = started_tx.clone();
             async move {
                 let _guard = guard;
@@ -256,17 +217,17 @@ async fn spawning_a_running_name_replaces_the_old_instance() {
     };
 
     let first = sup.spawn(instance(1)).expect("spawn A1");
-    assert_eq!(next(&mut started, "A1 to start", &sup).await, 1);
+    assert_eq!(next(&mut started, EVENTUALLY, "A1 to start", &sup).await, 1);
     let second = sup.spawn(instance(2)).expect("spawn A2");
     assert_eq!(first.name(), name);
     assert_eq!(second.name(), name);
 
     assert_eq!(
-        next(&mut dropped, "A1's future to be dropped", &sup).await,
+        next(&mut dropped, EVENTUALLY, "A1's future to be dropped", &sup).await,
         1,
         "the old instance's future is dropped\n{sup}"
     );
-    assert_eq!(next(&mut started, "A2 to start", &sup).await, 2);
+    assert_eq!(next(&mut started, EVENTUALLY, "A2 to start", &sup).await, 2);
 
     // The old handle no longer controls anything: it must not touch A2.
     assert!(!first.abort(), "A1 was already replaced\n{sup}");
@@ -291,44 +252,20 @@ async fn spawning_a_running_name_replaces_the_old_instance() {
     sup.shutdown(Duration::from_secs(5))
         .await
         .expect("the replacement is not an error");
-    assert_eq!(row(&sup, name).status, Status::Stopped, "{sup}");
+    assert_status(&sup, name, Status::Stopped);
     assert_eq!(
-        next(&mut dropped, "A2's future to be dropped", &sup).await,
+        next(&mut dropped, EVENTUALLY, "A2's future to be dropped", &sup).await,
         2
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn replacing_during_a_backoff_delay_cancels_the_pending_restart() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-replaced-while-restarting";
-    let old_calls = Arc::new(AtomicU32::new(0));
-    let calls = Arc::clone(&old_calls);
-    sup.spawn(TaskDescriptor::new(
-        name,
-        backoff(5, Duration::from_secs(10)),
-        move |_ctx| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>("old instance fails") }
-        },
-    ))
-    .expect("spawn A1");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        row(&sup, name).status,
-        Status::Restarting { attempt: 1, max: 5 },
-        "{sup}"
-    );
-
-    sup.spawn(TaskDescriptor::new(
-        name,
-        RestartPolicy::Never,
-        |ctx| async move {
-            ctx.cancelled().await;
-            Ok::<(), std::io::Error>(())
-        },
-    ))
-    .expect("spawn A2");
+    let old_calls =
+        spawn_waiting_to_restart(&sup, name, Duration::from_secs(10), Duration::from_secs(1)).await;
+    spawn_idle(&sup, name);
 
     // Well past every delay A1 would have waited out.
     tokio::time::sleep(Duration::from_secs(600)).await;
@@ -347,7 +284,7 @@ async fn replacing_during_a_backoff_delay_cancels_the_pending_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn spawning_a_finished_name_starts_a_fresh_instance() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-respawned";
     let first = sup
         .spawn(TaskDescriptor::new(
@@ -363,15 +300,7 @@ async fn spawning_a_finished_name_starts_a_fresh_instance() {
     );
     assert!(!first.abort(), "an ended instance cannot be aborted\n{sup}");
 
-    sup.spawn(TaskDescriptor::new(
-        name,
-        RestartPolicy::Never,
-        |ctx| async move {
-            ctx.cancelled().await;
-            Ok::<(), std::io::Error>(())
-        },
-    ))
-    .expect("spawn again");
+    spawn_idle(&sup, name);
     tokio::time::sleep(Duration::from_millis(10)).await;
     let r = row(&sup, name);
     assert_eq!(r.status, Status::Running, "{sup}");
@@ -385,43 +314,44 @@ async fn spawning_a_finished_name_starts_a_fresh_instance() {
 
 #[tokio::test(start_paused = true)]
 async fn task_handle_abort_is_true_once_then_false() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-handle-abort";
     let (dropped_tx, mut dropped) = mpsc::unbounded_channel();
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
+    let (calls, factory) = counted(move |ctx| {
+        let guard = send_on_drop(&dropped_tx, 7);
+        async move {
+            let _guard = guard;
+            ctx.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        }
+    });
     let handle = sup
         .spawn(TaskDescriptor::new(
             name,
             backoff(3, Duration::from_millis(100)),
-            move |ctx| {
-                factory_calls.fetch_add(1, Ordering::SeqCst);
-                let guard = DropGuard {
-                    tag: 7,
-                    dropped: dropped_tx.clone(),
-                };
-                async move {
-                    let _guard = guard;
-                    ctx.cancelled().await;
-                    Ok::<(), std::io::Error>(())
-                }
-            },
+            factory,
         ))
         .expect("spawn");
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(row(&sup, name).status, Status::Running, "{sup}");
+    assert_status(&sup, name, Status::Running);
 
     let clone = handle.clone();
     assert!(format!("{handle:?}").contains(name), "{handle:?}");
     assert!(handle.abort(), "the running instance is aborted\n{sup}");
     assert!(!clone.abort(), "a second abort finds nothing\n{sup}");
     assert_eq!(
-        next(&mut dropped, "the aborted future to be dropped", &sup).await,
+        next(
+            &mut dropped,
+            EVENTUALLY,
+            "the aborted future to be dropped",
+            &sup
+        )
+        .await,
         7
     );
 
     tokio::time::sleep(Duration::from_secs(600)).await;
-    assert_eq!(row(&sup, name).status, Status::Aborted, "{sup}");
+    assert_status(&sup, name, Status::Aborted);
     assert_eq!(sup.active_count(), 0, "{sup}");
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -436,46 +366,30 @@ async fn task_handle_abort_is_true_once_then_false() {
 
 #[tokio::test(start_paused = true)]
 async fn abort_by_name_ends_aborted_and_is_not_restarted() {
-    let sup = start();
+    let sup = start_empty();
     assert!(!sup.abort("imp-no-such-task"), "unknown name\n{sup}");
 
     let name = "imp-abort-by-name";
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
+    let (calls, factory) = counted(|ctx| async move {
+        ctx.cancelled().await;
+        Ok::<(), std::io::Error>(())
+    });
     sup.spawn(TaskDescriptor::new(
         name,
         backoff(5, Duration::from_millis(100)),
-        move |ctx| {
-            factory_calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                ctx.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            }
-        },
+        factory,
     ))
     .expect("spawn");
     // A neighbour that must not be affected.
-    sup.spawn(TaskDescriptor::new(
-        "imp-abort-neighbour",
-        RestartPolicy::Never,
-        |ctx| async move {
-            ctx.cancelled().await;
-            Ok::<(), std::io::Error>(())
-        },
-    ))
-    .expect("spawn");
+    spawn_idle(&sup, "imp-abort-neighbour");
     tokio::time::sleep(Duration::from_millis(10)).await;
 
     assert!(sup.abort(name), "{sup}");
     assert!(!sup.abort(name), "already aborted\n{sup}");
     tokio::time::sleep(Duration::from_secs(600)).await;
-    assert_eq!(row(&sup, name).status, Status::Aborted, "{sup}");
+    assert_status(&sup, name, Status::Aborted);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "not restarted\n{sup}");
-    assert_eq!(
-        row(&sup, "imp-abort-neighbour").status,
-        Status::Running,
-        "{sup}"
-    );
+    assert_status(&sup, "imp-abort-neighbour", Status::Running);
     assert_eq!(sup.active_count(), 1, "{sup}");
 
     let result = sup.shutdown(Duration::from_secs(1)).await;
@@ -483,35 +397,21 @@ async fn abort_by_name_ends_aborted_and_is_not_restarted() {
         result.is_ok(),
         "aborted on request is not an error: {result:?}\n{sup}"
     );
-    assert_eq!(row(&sup, name).status, Status::Aborted, "{sup}");
-    assert_eq!(
-        row(&sup, "imp-abort-neighbour").status,
-        Status::Stopped,
-        "{sup}"
-    );
+    assert_status(&sup, name, Status::Aborted);
+    assert_status(&sup, "imp-abort-neighbour", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
 async fn abort_by_name_during_a_backoff_delay_prevents_the_restart() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-abort-restarting";
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
-    sup.spawn(TaskDescriptor::new(
+    let calls = spawn_waiting_to_restart(
+        &sup,
         name,
-        backoff(5, Duration::from_secs(1)),
-        move |_ctx| {
-            factory_calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>("always fails") }
-        },
-    ))
-    .expect("spawn");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        row(&sup, name).status,
-        Status::Restarting { attempt: 1, max: 5 },
-        "{sup}"
-    );
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+    )
+    .await;
     assert!(sup.abort(name), "a Restarting task can be aborted\n{sup}");
     tokio::time::sleep(Duration::from_secs(600)).await;
     let r = row(&sup, name);
@@ -526,7 +426,7 @@ async fn abort_by_name_during_a_backoff_delay_prevents_the_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_restart_factory_is_contained() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-factory-panics";
     let calls = Arc::new(AtomicU32::new(0));
     let factory_calls = Arc::clone(&calls);
@@ -574,20 +474,16 @@ async fn a_panicking_restart_factory_is_contained() {
     ))
     .expect("spawn after a factory panic");
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(
-        row(&sup, "imp-after-factory-panic").status,
-        Status::Completed,
-        "{sup}"
-    );
+    assert_status(&sup, "imp-after-factory-panic", Status::Completed);
     sup.shutdown(Duration::from_secs(1))
         .await
         .expect("everything stopped cleanly");
-    assert_eq!(row(&sup, name).status, Status::Stopped, "{sup}");
+    assert_status(&sup, name, Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_factory_panic_under_never_fails_with_its_message() {
-    let sup = start();
+    let sup = start_empty();
     let name = "imp-factory-panics-once";
     let spawned = sup.spawn(TaskDescriptor::new(
         name,
@@ -601,12 +497,12 @@ async fn a_factory_panic_under_never_fails_with_its_message() {
         "the panic is the task's failure, not spawn's\n{sup}"
     );
     sup.wait().await;
-    assert_eq!(
-        row(&sup, name).status,
+    assert_status(
+        &sup,
+        name,
         Status::Failed {
-            reason: "no future for you".into()
+            reason: "no future for you".into(),
         },
-        "{sup}"
     );
     let job = sup.spawn_oneshot("imp-still-works", |_ctx| async { 41 + 1 });
     assert_eq!(job.join().await, Ok(42), "{sup}");
@@ -620,7 +516,7 @@ async fn a_factory_panic_under_never_fails_with_its_message() {
 
 #[tokio::test(start_paused = true)]
 async fn spawn_after_shutdown_began_is_refused() {
-    let sup = start();
+    let sup = start_empty();
     sup.shutdown(Duration::from_secs(1)).await.expect("empty");
     let refused = sup.spawn(TaskDescriptor::new(
         "imp-too-late",
@@ -642,7 +538,7 @@ async fn spawn_after_shutdown_began_is_refused() {
 async fn completions_racing_with_shutdown_are_recorded() {
     const TASKS: usize = 200;
     for round in 0..5 {
-        let sup = start();
+        let sup = start_empty();
         let go = CancellationToken::new();
         let (ready_tx, mut ready) = mpsc::unbounded_channel();
         for i in 0..TASKS {
@@ -679,10 +575,13 @@ async fn completions_racing_with_shutdown_are_recorded() {
             .expect("spawn");
         }
         for _ in 0..TASKS {
-            tokio::time::timeout(Duration::from_secs(30), ready.recv())
-                .await
-                .expect("every task starts")
-                .expect("senders alive");
+            next(
+                &mut ready,
+                Duration::from_secs(30),
+                "every task to start",
+                &sup,
+            )
+            .await;
         }
 
         go.cancel();

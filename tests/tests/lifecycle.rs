@@ -8,68 +8,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use supervisor::{
-    supervised, BoxFuture, Builder, Context, Error, RestartPolicy, ServiceSnapshot, Status,
-    Supervisor, TaskDescriptor,
+use supervisor::{supervised, BoxFuture, Builder, Context, RestartPolicy, Status, TaskDescriptor};
+use tests::{
+    assert_status, backoff, failed_names, names, row, spawn_idle, start_only, status, wait_idle,
+    Poll,
 };
 
 // ---------------------------------------------------------------- helpers
 
-fn start_only(names: &[&str]) -> Supervisor {
-    Builder::new()
-        .only(names)
-        .start()
-        .unwrap_or_else(|err| panic!("starting {names:?} failed: {err}"))
-}
-
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row `{name}` in {:#?}", sup.snapshot()))
-}
-
-fn names(sup: &Supervisor) -> Vec<String> {
-    sup.snapshot().iter().map(|r| r.name.to_string()).collect()
-}
-
-/// Polls the snapshot (every 5 ms of tokio time, at most 30 s) until `done` holds.
-async fn wait_for(sup: &Supervisor, what: &str, mut done: impl FnMut(&[ServiceSnapshot]) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let snapshot = sup.snapshot();
-        if done(&snapshot) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {snapshot:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-fn status_is(name: &'static str, status: Status) -> impl FnMut(&[ServiceSnapshot]) -> bool {
-    move |rows| rows.iter().any(|r| &*r.name == name && r.status == status)
-}
-
-/// `sup.wait()`, bounded so that a hang fails instead of blocking the suite.
-async fn wait_idle(sup: &Supervisor) {
-    if tokio::time::timeout(Duration::from_secs(30), sup.wait())
-        .await
-        .is_err()
-    {
-        panic!("services still active after 30 s: {:#?}", sup.snapshot());
-    }
-}
-
-fn failed_names(result: &Result<(), Error>) -> Vec<String> {
-    match result {
-        Ok(()) => Vec::new(),
-        Err(Error::Services { failures }) => failures.iter().map(|f| f.name.to_string()).collect(),
-        Err(other) => panic!("unexpected error: {other}"),
-    }
-}
+/// Longest wait for something that must happen.
+const EVENTUALLY: Duration = Duration::from_secs(30);
+const POLL: Poll = Poll {
+    every: Duration::from_millis(5),
+    within: EVENTUALLY,
+};
 
 // ---------------------------------------------------------------- services
 
@@ -236,11 +188,8 @@ async fn lc_factory_bystander(ctx: Context) {
 #[tokio::test(start_paused = true)]
 async fn final_states_completed_stopped_failed_and_aborted() {
     let sup = start_only(&["lc-complete", "lc-stop", "lc-err", "lc-stubborn"]);
-    wait_for(&sup, "lc-complete and lc-err to end", |rows| {
-        status_is("lc-complete", Status::Completed)(rows)
-            && rows
-                .iter()
-                .any(|r| &*r.name == "lc-err" && !r.status.is_active())
+    POLL.until(&sup, "lc-complete and lc-err to end", || {
+        status(&sup, "lc-complete") == Status::Completed && !status(&sup, "lc-err").is_active()
     })
     .await;
     assert_eq!(
@@ -251,12 +200,7 @@ async fn final_states_completed_stopped_failed_and_aborted() {
         "the error text is kept verbatim: {:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "lc-stop").status,
-        Status::Running,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-stop", Status::Running);
 
     let began = tokio::time::Instant::now();
     let result = sup.shutdown(Duration::from_secs(1)).await;
@@ -266,24 +210,9 @@ async fn final_states_completed_stopped_failed_and_aborted() {
         began.elapsed(),
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "lc-complete").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, "lc-stop").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, "lc-stubborn").status,
-        Status::Aborted,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-complete", Status::Completed);
+    assert_status(&sup, "lc-stop", Status::Stopped);
+    assert_status(&sup, "lc-stubborn", Status::Aborted);
     assert_eq!(
         failed_names(&result),
         ["lc-err", "lc-stubborn"],
@@ -296,7 +225,7 @@ async fn final_states_completed_stopped_failed_and_aborted() {
 #[tokio::test(start_paused = true)]
 async fn panic_message_is_the_failed_reason() {
     let sup = start_only(&["lc-panic-late"]);
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     let r = row(&sup, "lc-panic-late");
     assert_eq!(
         r.status,
@@ -312,18 +241,16 @@ async fn panic_message_is_the_failed_reason() {
 #[tokio::test(start_paused = true)]
 async fn panic_in_body_before_first_await_is_failed_not_fatal() {
     let sup = start_only(&["lc-panic-early", "lc-bystander"]);
-    wait_for(&sup, "lc-panic-early to fail", |rows| {
-        rows.iter()
-            .any(|r| &*r.name == "lc-panic-early" && !r.status.is_active())
+    POLL.until(&sup, "lc-panic-early to fail", || {
+        !status(&sup, "lc-panic-early").is_active()
     })
     .await;
-    assert_eq!(
-        row(&sup, "lc-panic-early").status,
+    assert_status(
+        &sup,
+        "lc-panic-early",
         Status::Failed {
-            reason: "boom before any await".into()
+            reason: "boom before any await".into(),
         },
-        "{:#?}",
-        sup.snapshot()
     );
 
     // The other service keeps running, and the supervisor keeps working.
@@ -334,12 +261,7 @@ async fn panic_in_body_before_first_await_is_failed_not_fatal() {
         "the bystander kept ticking: {:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "lc-bystander").status,
-        Status::Running,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-bystander", Status::Running);
     assert_eq!(sup.active_count(), 1, "{:#?}", sup.snapshot());
     sup.spawn(TaskDescriptor::new(
         "lc-late-spawn",
@@ -347,12 +269,8 @@ async fn panic_in_body_before_first_await_is_failed_not_fatal() {
         |_ctx| async { Ok::<(), String>(()) },
     ))
     .expect("the supervisor still takes new tasks");
-    wait_for(
-        &sup,
-        "lc-late-spawn to complete",
-        status_is("lc-late-spawn", Status::Completed),
-    )
-    .await;
+    POLL.until_status(&sup, "lc-late-spawn", Status::Completed)
+        .await;
 
     let result = sup.shutdown(Duration::from_secs(5)).await;
     assert_eq!(
@@ -361,12 +279,7 @@ async fn panic_in_body_before_first_await_is_failed_not_fatal() {
         "{result:?} {:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "lc-bystander").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-bystander", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
@@ -386,20 +299,14 @@ async fn panic_in_the_factory_of_a_spawned_task_is_failed_not_fatal() {
     .expect("spawn accepts the task");
     sup.spawn(TaskDescriptor {
         name: "lc-factory-backoff".into(),
-        restart: RestartPolicy::Backoff {
-            max: 2,
-            base_delay: Duration::from_millis(10),
-        },
+        restart: backoff(2, Duration::from_millis(10)),
         factory: exploding,
     })
     .expect("spawn accepts the task");
-    wait_for(&sup, "both factory tasks to fail", |rows| {
+    POLL.until(&sup, "both factory tasks to fail", || {
         ["lc-factory-never", "lc-factory-backoff"]
             .iter()
-            .all(|name| {
-                rows.iter()
-                    .any(|r| &*r.name == *name && matches!(r.status, Status::Failed { .. }))
-            })
+            .all(|name| matches!(status(&sup, name), Status::Failed { .. }))
     })
     .await;
     match row(&sup, "lc-factory-never").status {
@@ -411,12 +318,7 @@ async fn panic_in_the_factory_of_a_spawned_task_is_failed_not_fatal() {
     let backoff = row(&sup, "lc-factory-backoff");
     assert_eq!(backoff.restarts, 2, "{:#?}", sup.snapshot());
     assert_eq!(calls.load(Ordering::SeqCst), 1 + 3, "{:#?}", sup.snapshot());
-    assert_eq!(
-        row(&sup, "lc-factory-bystander").status,
-        Status::Running,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-factory-bystander", Status::Running);
 
     let result = sup.shutdown(Duration::from_secs(5)).await;
     let mut failed = failed_names(&result);
@@ -426,18 +328,13 @@ async fn panic_in_the_factory_of_a_spawned_task_is_failed_not_fatal() {
         ["lc-factory-backoff", "lc-factory-never"],
         "{result:?}"
     );
-    assert_eq!(
-        row(&sup, "lc-factory-bystander").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-factory-bystander", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
 async fn attempt_numbers_runs_from_zero_over_the_lifetime() {
     let sup = start_only(&["lc-attempts"]);
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     assert_eq!(
         *ATTEMPTS.lock().unwrap(),
         [0, 1, 2, 3],
@@ -467,25 +364,9 @@ async fn snapshot_is_in_order_of_first_start() {
     );
 
     // A later task comes after them, although its name sorts first...
-    sup.spawn(TaskDescriptor::new(
-        "lc-order-0",
-        RestartPolicy::Never,
-        |ctx: Context| async move {
-            ctx.cancelled().await;
-            Ok::<(), String>(())
-        },
-    ))
-    .unwrap();
+    spawn_idle(&sup, "lc-order-0");
     // ...and replacing a running service keeps its row where it was.
-    sup.spawn(TaskDescriptor::new(
-        "lc-order-a",
-        RestartPolicy::Never,
-        |ctx: Context| async move {
-            ctx.cancelled().await;
-            Ok::<(), String>(())
-        },
-    ))
-    .unwrap();
+    spawn_idle(&sup, "lc-order-a");
     let expected = ["lc-order-a", "lc-order-b", "lc-order-c", "lc-order-0"];
     assert_eq!(names(&sup), expected, "{sup}");
 
@@ -497,22 +378,13 @@ async fn snapshot_is_in_order_of_first_start() {
 #[tokio::test(start_paused = true)]
 async fn active_count_counts_running_services_only() {
     let sup = start_only(&["lc-count-1", "lc-count-2", "lc-count-done"]);
-    wait_for(
-        &sup,
-        "lc-count-done to complete",
-        status_is("lc-count-done", Status::Completed),
-    )
-    .await;
+    POLL.until_status(&sup, "lc-count-done", Status::Completed)
+        .await;
     assert_eq!(sup.active_count(), 2, "{:#?}", sup.snapshot());
 
     assert!(sup.abort("lc-count-1"), "{:#?}", sup.snapshot());
-    assert_eq!(
-        row(&sup, "lc-count-1").status,
-        Status::Aborted,
-        "{:#?}",
-        sup.snapshot()
-    );
-    wait_for(&sup, "the aborted service to leave the count", |_| {
+    assert_status(&sup, "lc-count-1", Status::Aborted);
+    POLL.until(&sup, "the aborted service to leave the count", || {
         sup.active_count() == 1
     })
     .await;
@@ -567,12 +439,7 @@ async fn run_returns_once_no_service_is_active_naming_the_failed_ones() {
         "{result:?} {:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "lc-run-ok").status,
-        Status::Completed,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "lc-run-ok", Status::Completed);
 }
 
 #[tokio::test(start_paused = true)]
@@ -580,7 +447,7 @@ async fn wait_returns_once_every_service_has_ended() {
     let began = tokio::time::Instant::now();
     let sup = start_only(&["lc-wait-short", "lc-wait-long"]);
     assert_eq!(sup.active_count(), 2, "{:#?}", sup.snapshot());
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     let elapsed = began.elapsed();
     // Event driven: it returns as the last service ends (give or take the
     // timer's millisecond), not at the next tick of some polling interval.
@@ -591,12 +458,7 @@ async fn wait_returns_once_every_service_has_ended() {
     );
     assert_eq!(sup.active_count(), 0);
     for name in ["lc-wait-short", "lc-wait-long"] {
-        assert_eq!(
-            row(&sup, name).status,
-            Status::Completed,
-            "{:#?}",
-            sup.snapshot()
-        );
+        assert_status(&sup, name, Status::Completed);
     }
     // Waiting again on an idle supervisor returns at once.
     tokio::time::timeout(Duration::from_millis(1), sup.wait())
@@ -607,7 +469,7 @@ async fn wait_returns_once_every_service_has_ended() {
 #[tokio::test(start_paused = true)]
 async fn ok_returning_backoff_service_is_completed_not_restarted() {
     let sup = start_only(&["lc-backoff-ok"]);
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     tokio::time::sleep(Duration::from_secs(120)).await;
     let r = row(&sup, "lc-backoff-ok");
     assert_eq!(r.status, Status::Completed, "{:#?}", sup.snapshot());
@@ -627,7 +489,7 @@ async fn ok_returning_backoff_service_is_completed_not_restarted() {
 async fn uptime_of_a_finished_service_is_its_last_run() {
     let before = Instant::now();
     let sup = start_only(&["lc-uptime"]);
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     let r = row(&sup, "lc-uptime");
     assert_eq!(r.status, Status::Completed, "{:#?}", sup.snapshot());
     assert_eq!(r.restarts, 1, "{:#?}", sup.snapshot());
@@ -704,7 +566,7 @@ fn status_displays_in_words() {
 #[tokio::test(start_paused = true)]
 async fn rows_and_table_display_every_service() {
     let sup = start_only(&["lc-table-ok", "lc-table-failing"]);
-    wait_idle(&sup).await;
+    wait_idle(&sup, EVENTUALLY).await;
     for r in sup.snapshot() {
         let line = r.to_string();
         assert!(!line.contains('\n'), "one row is one line: {line:?}");

@@ -11,12 +11,16 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc as std_mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use supervisor::{RestartPolicy, Status, Supervisor, TaskDescriptor};
+use tests::{
+    assert_status, backoff, counted, held_job, next, spawn_failing, spawn_idle, start_empty,
+    status, wait_idle,
+};
 use tokio::sync::{mpsc, RwLock};
 
 static GAUGE: RwLock<()> = RwLock::const_new(());
@@ -107,26 +111,10 @@ fn metrics() -> Metrics {
     out
 }
 
+/// A supervisor for spawned tasks only, started once the recorder is in.
 fn start() -> Supervisor {
     recorded();
-    supervisor::Builder::new()
-        .only(Vec::<String>::new())
-        .start()
-        .expect("a supervisor without services starts")
-}
-
-fn status(sup: &Supervisor, name: &str) -> Status {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
-        .status
-}
-
-async fn wait_idle(sup: &Supervisor) {
-    tokio::time::timeout(EVENTUALLY, sup.wait())
-        .await
-        .unwrap_or_else(|_| panic!("the supervisor did not become idle\n{sup}"));
+    start_empty()
 }
 
 /// A fixed amount of CPU work: some 20-60 ms in a debug build. Fixed work
@@ -146,32 +134,22 @@ async fn failures_and_restarts_are_counted_per_service() {
     let sup = start();
 
     // backoff(2, "0s"), always failing: 3 runs, 3 failures, 2 restarts.
-    let calls = Arc::new(AtomicU32::new(0));
-    let factory_calls = Arc::clone(&calls);
+    let (calls, factory) = counted(|ctx| async move {
+        if ctx.attempt() % 2 == 0 {
+            panic!("panics on even runs");
+        }
+        Err::<(), _>("errs on odd runs")
+    });
     sup.spawn(TaskDescriptor::new(
         "met-always-fails",
-        RestartPolicy::Backoff {
-            max: 2,
-            base_delay: Duration::ZERO,
-        },
-        move |ctx| {
-            factory_calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if ctx.attempt() % 2 == 0 {
-                    panic!("panics on even runs");
-                }
-                Err::<(), _>("errs on odd runs")
-            }
-        },
+        backoff(2, Duration::ZERO),
+        factory,
     ))
     .expect("spawn");
     // One failure, then Ok: 1 failure, 1 restart.
     sup.spawn(TaskDescriptor::new(
         "met-fails-once",
-        RestartPolicy::Backoff {
-            max: 5,
-            base_delay: Duration::from_millis(10),
-        },
+        backoff(5, Duration::from_millis(10)),
         |ctx| async move {
             if ctx.attempt() == 0 {
                 Err::<(), _>("first run fails")
@@ -182,12 +160,7 @@ async fn failures_and_restarts_are_counted_per_service() {
     ))
     .expect("spawn");
     // Never: 1 failure, no restart.
-    sup.spawn(TaskDescriptor::new(
-        "met-never",
-        RestartPolicy::Never,
-        |_ctx| async { Err::<(), _>("fails for good") },
-    ))
-    .expect("spawn");
+    spawn_failing(&sup, "met-never", RestartPolicy::Never, "fails for good");
     // A clean task: no failure at all.
     sup.spawn(TaskDescriptor::new(
         "met-clean",
@@ -225,25 +198,18 @@ async fn a_restart_cancelled_by_shutdown_is_not_counted() {
     let _shared = GAUGE.read().await;
     let sup = start();
     let name = "met-restart-never-started";
-    sup.spawn(TaskDescriptor::new(
+    spawn_failing(
+        &sup,
         name,
-        RestartPolicy::Backoff {
-            max: 3,
-            base_delay: Duration::from_secs(3600),
-        },
-        |_ctx| async { Err::<(), _>("fails, then waits an hour") },
-    ))
-    .expect("spawn");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        status(&sup, name),
-        Status::Restarting { attempt: 1, max: 3 },
-        "{sup}"
+        backoff(3, Duration::from_secs(3600)),
+        "fails, then waits an hour",
     );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_status(&sup, name, Status::Restarting { attempt: 1, max: 3 });
     sup.shutdown(Duration::from_secs(1))
         .await
         .expect("cancelled during the delay: Stopped, clean");
-    assert_eq!(status(&sup, name), Status::Stopped, "{sup}");
+    assert_status(&sup, name, Status::Stopped);
     let m = metrics();
     assert_eq!(m.counter("supervisor.failures", name), 1, "{m:?}");
     assert_eq!(
@@ -349,28 +315,17 @@ async fn wall_time_excludes_the_time_spent_queued() {
     let _shared = GAUGE.read().await;
     let sup = start();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let mut gates = Vec::new();
-    let mut holders = Vec::new();
-    for i in 0..supervisor::MAX_BLOCKING {
-        let (gate, gate_rx) = std_mpsc::channel::<()>();
-        let started_tx = started_tx.clone();
-        holders.push(sup.spawn_blocking(format!("met-holder-{i}"), move || {
-            let _ = started_tx.send(());
-            let _ = gate_rx.recv();
-        }));
-        gates.push(gate);
-    }
+    let (holders, gates): (Vec<_>, Vec<_>) = (0..supervisor::MAX_BLOCKING)
+        .map(|i| held_job(&sup, &format!("met-holder-{i}"), i, &started_tx))
+        .unzip();
     for _ in 0..supervisor::MAX_BLOCKING {
-        tokio::time::timeout(EVENTUALLY, started.recv())
-            .await
-            .expect("the holders start")
-            .expect("senders alive");
+        next(&mut started, EVENTUALLY, "the holders to start", &sup).await;
     }
     let queued_at = Instant::now();
     let queued = sup.spawn_blocking("met-queued", || 1u8);
     // Keep it queued for a while: at least 300 ms.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(status(&sup, "met-queued"), Status::Queued, "{sup}");
+    assert_status(&sup, "met-queued", Status::Queued);
     drop(gates);
     assert_eq!(queued.join().await, Ok(1));
     for holder in holders {
@@ -400,15 +355,7 @@ async fn active_gauge_follows_every_supervisor_up_and_down() {
     let a = start();
     let (failed_tx, mut failed) = mpsc::unbounded_channel();
     for i in 0..3 {
-        a.spawn(TaskDescriptor::new(
-            format!("met-gauge-a-{i}"),
-            RestartPolicy::Never,
-            |ctx| async move {
-                ctx.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            },
-        ))
-        .expect("spawn");
+        spawn_idle(&a, &format!("met-gauge-a-{i}"));
     }
     let oneshot = a.spawn_oneshot("met-gauge-a-oneshot", |ctx| async move {
         ctx.cancelled().await;
@@ -416,10 +363,7 @@ async fn active_gauge_follows_every_supervisor_up_and_down() {
     });
     a.spawn(TaskDescriptor::new(
         "met-gauge-a-restarting",
-        RestartPolicy::Backoff {
-            max: 3,
-            base_delay: Duration::from_secs(3600),
-        },
+        backoff(3, Duration::from_secs(3600)),
         move |_ctx| {
             let failed_tx = failed_tx.clone();
             async move {
@@ -434,56 +378,33 @@ async fn active_gauge_follows_every_supervisor_up_and_down() {
     // B: two tasks; supervisors add up.
     let b = start();
     for i in 0..2 {
-        b.spawn(TaskDescriptor::new(
-            format!("met-gauge-b-{i}"),
-            RestartPolicy::Never,
-            |ctx| async move {
-                ctx.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            },
-        ))
-        .expect("spawn");
+        spawn_idle(&b, &format!("met-gauge-b-{i}"));
     }
     assert_eq!(metrics().active(), 7.0, "{a}\n{b}");
 
     // C: one task aborted on request and one blocking job that completes.
     let c = start();
-    let aborted = c
-        .spawn(TaskDescriptor::new(
-            "met-gauge-c-aborted",
-            RestartPolicy::Never,
-            |ctx| async move {
-                ctx.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            },
-        ))
-        .expect("spawn");
+    let aborted = spawn_idle(&c, "met-gauge-c-aborted");
     let (gate, gate_rx) = std_mpsc::channel::<()>();
     let job = c.spawn_blocking("met-gauge-c-job", move || gate_rx.recv().is_ok());
     assert_eq!(metrics().active(), 9.0, "{a}\n{b}\n{c}");
 
     // D: a task that fails through all its restarts: no double counting.
     let d = start();
-    d.spawn(TaskDescriptor::new(
+    spawn_failing(
+        &d,
         "met-gauge-d-fails",
-        RestartPolicy::Backoff {
-            max: 3,
-            base_delay: Duration::ZERO,
-        },
-        |_ctx| async { Err::<(), _>("always") },
-    ))
-    .expect("spawn");
-    wait_idle(&d).await;
+        backoff(3, Duration::ZERO),
+        "always",
+    );
+    wait_idle(&d, EVENTUALLY).await;
     assert!(
         matches!(status(&d, "met-gauge-d-fails"), Status::Failed { .. }),
         "{d}"
     );
     assert_eq!(metrics().active(), 9.0, "{a}\n{b}\n{c}\n{d}");
 
-    tokio::time::timeout(EVENTUALLY, failed.recv())
-        .await
-        .expect("the restarting task ran")
-        .expect("sender alive");
+    next(&mut failed, EVENTUALLY, "the restarting task to run", &a).await;
     assert_eq!(
         metrics().active(),
         9.0,
@@ -493,7 +414,7 @@ async fn active_gauge_follows_every_supervisor_up_and_down() {
     assert!(aborted.abort(), "{c}");
     gate.send(()).expect("gate");
     assert_eq!(job.join().await, Ok(true));
-    wait_idle(&c).await;
+    wait_idle(&c, EVENTUALLY).await;
     assert_eq!(metrics().active(), 7.0, "{a}\n{b}\n{c}");
 
     b.shutdown(Duration::from_secs(5)).await.expect("clean");

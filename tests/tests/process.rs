@@ -69,16 +69,24 @@ impl Proc {
     }
 }
 
-#[test]
-fn sigterm_stops_cleanly_and_exits_zero() {
+/// Sends `signal` (called `name`) to a `procsvc` running a cooperative
+/// service, and checks that it exits 0; returns how long that took and its
+/// stderr.
+fn cooperative_exit_after(signal: libc::c_int, name: &str) -> (Duration, String) {
     let proc = Proc::start("cooperative", 10_000);
-    proc.signal(libc::SIGTERM);
+    proc.signal(signal);
     let (status, took, stderr) = proc.wait(SLACK);
     assert_eq!(
         status.code(),
         Some(0),
-        "exit code after SIGTERM; stderr:\n{stderr}"
+        "exit code after {name}; stderr:\n{stderr}"
     );
+    (took, stderr)
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_exits_zero() {
+    let (took, stderr) = cooperative_exit_after(libc::SIGTERM, "SIGTERM");
     assert!(
         stderr.contains("stopped"),
         "final table shows `stopped`:\n{stderr}"
@@ -88,14 +96,7 @@ fn sigterm_stops_cleanly_and_exits_zero() {
 
 #[test]
 fn sigint_stops_cleanly_and_exits_zero() {
-    let proc = Proc::start("cooperative", 10_000);
-    proc.signal(libc::SIGINT);
-    let (status, _, stderr) = proc.wait(SLACK);
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "exit code after SIGINT; stderr:\n{stderr}"
-    );
+    cooperative_exit_after(libc::SIGINT, "SIGINT");
 }
 
 #[test]

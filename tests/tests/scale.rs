@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use supervisor::{Builder, Context, RestartPolicy, Status, Supervisor, TaskDescriptor};
+use supervisor::{Context, RestartPolicy, Status, Supervisor, TaskDescriptor};
+use tests::start_empty;
 use tokio::sync::Notify;
 
 /// The two tests measure time: they take turns rather than share the CPU.
@@ -14,7 +15,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Starts `n` tasks that wait for their context, and waits until each has
 /// been polled once.
 async fn start_many(n: usize) -> Supervisor {
-    let sup = Builder::new().only(Vec::<&str>::new()).start().unwrap();
+    let sup = start_empty();
     let started = Arc::new(AtomicUsize::new(0));
     let all_started = Arc::new(Notify::new());
     for i in 0..n {

@@ -9,54 +9,53 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use supervisor::{
-    supervised, Builder, CancellationToken, Context, Error, RestartPolicy, ServiceSnapshot, Status,
-    Supervisor, TaskDescriptor,
+use supervisor::{supervised, Builder, CancellationToken, Context, Error, Status, Supervisor};
+use tests::{
+    assert_status, failures, idle_task, on_drop, row, shutdown_in_background, start_only, status,
+    Poll,
 };
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------- helpers
 
-fn builder(names: &[&str]) -> Builder {
-    Builder::new().only(names)
-}
+const POLL: Poll = Poll {
+    every: Duration::from_millis(5),
+    within: Duration::from_secs(10),
+};
 
-fn start_only(names: &[&str]) -> Supervisor {
-    builder(names)
+/// Starts `names` with the builder's shutdown `timeout` and a parent token
+/// of the test's own, and lets them start. Returns that token too.
+async fn start_with_token(names: &[&str], timeout: Duration) -> (Supervisor, CancellationToken) {
+    let token = CancellationToken::new();
+    let sup = Builder::new()
+        .only(names)
+        .shutdown_timeout(timeout)
+        .cancellation_token(token.clone())
         .start()
-        .unwrap_or_else(|err| panic!("starting {names:?} failed: {err}"))
+        .unwrap();
+    tokio::task::yield_now().await;
+    (sup, token)
 }
 
-fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row `{name}` in {:#?}", sup.snapshot()))
+/// Asserts that a shutdown begun at `began` waited out its `timeout` (and
+/// less than 100 ms more), as it does when a service ignores it.
+#[track_caller]
+fn assert_took_the_timeout(began: Instant, timeout: Duration, sup: &Supervisor) {
+    let took = began.elapsed();
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(100),
+        "shutdown took {took:?} with a {timeout:?} timeout\n{sup}"
+    );
 }
 
-/// Polls every 5 ms (tokio time), at most 10 s, until `done()` holds.
-async fn poll_until(sup: &Supervisor, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:#?}",
-            sup.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// The services named by a `shutdown` result, with their final status.
-fn failures(result: &Result<(), Error>) -> Vec<(String, Status)> {
-    match result {
-        Ok(()) => Vec::new(),
-        Err(Error::Services { failures }) => failures
-            .iter()
-            .map(|f| (f.name.to_string(), f.status.clone()))
-            .collect(),
-        Err(other) => panic!("unexpected error: {other}"),
-    }
+/// Asserts that `result` names one service, `name`, aborted.
+#[track_caller]
+fn assert_aborted_alone(result: &Result<(), Error>, name: &str, sup: &Supervisor) {
+    assert_eq!(
+        failures(result),
+        [(name.to_string(), Status::Aborted)],
+        "{sup}"
+    );
 }
 
 // ---------------------------------------------------------------- services
@@ -78,17 +77,9 @@ async fn sd_cleanup(ctx: Context) {
 static NO_CTX_STARTED: AtomicBool = AtomicBool::new(false);
 static NO_CTX_DROPPED: AtomicBool = AtomicBool::new(false);
 
-struct SetOnDrop(&'static AtomicBool);
-
-impl Drop for SetOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 #[supervised(name = "sd-no-context")]
 async fn sd_no_context() {
-    let _guard = SetOnDrop(&NO_CTX_DROPPED);
+    let _guard = on_drop(|| NO_CTX_DROPPED.store(true, Ordering::SeqCst));
     NO_CTX_STARTED.store(true, Ordering::SeqCst);
     std::future::pending::<()>().await;
 }
@@ -246,18 +237,13 @@ async fn context_service_is_told_and_left_to_finish_its_cleanup() {
         "shutdown waited {took:?} for a {CLEANUP:?} cleanup: {:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        row(&sup, "sd-cleanup").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "sd-cleanup", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
 async fn service_without_context_is_dropped_at_once() {
     let sup = start_only(&["sd-no-context"]);
-    poll_until(&sup, "sd-no-context to start", || {
+    POLL.until(&sup, "sd-no-context to start", || {
         NO_CTX_STARTED.load(Ordering::SeqCst)
     })
     .await;
@@ -271,12 +257,7 @@ async fn service_without_context_is_dropped_at_once() {
         began.elapsed()
     );
     assert!(NO_CTX_DROPPED.load(Ordering::SeqCst), "its drop guard ran");
-    assert_eq!(
-        row(&sup, "sd-no-context").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "sd-no-context", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
@@ -285,41 +266,21 @@ async fn service_ignoring_cancellation_is_aborted_after_the_timeout() {
     tokio::task::yield_now().await;
     let began = Instant::now();
     let result = sup.shutdown(Duration::from_secs(3)).await;
-    let took = began.elapsed();
-    assert!(
-        took >= Duration::from_secs(3) && took < Duration::from_millis(3100),
-        "shutdown took {took:?} with a 3 s timeout: {:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        failures(&result),
-        [("sd-stubborn".to_string(), Status::Aborted)],
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_took_the_timeout(began, Duration::from_secs(3), &sup);
+    assert_aborted_alone(&result, "sd-stubborn", &sup);
     let text = result.unwrap_err().to_string();
     assert!(
         text.contains("sd-stubborn") && !text.contains("sd-polite"),
         "{text}"
     );
-    assert_eq!(
-        row(&sup, "sd-stubborn").status,
-        Status::Aborted,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, "sd-polite").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "sd-stubborn", Status::Aborted);
+    assert_status(&sup, "sd-polite", Status::Stopped);
 }
 
 /// Real clock: the blocking service runs on an OS thread.
 async fn blocking_service_is_aborted_at_the_timeout(name: &'static str, stuck: &Stuck) {
     let sup = start_only(&[name]);
-    poll_until(&sup, "the blocking service to start", || {
+    POLL.until(&sup, "the blocking service to start", || {
         stuck.started.load(Ordering::SeqCst)
     })
     .await;
@@ -331,27 +292,12 @@ async fn blocking_service_is_aborted_at_the_timeout(name: &'static str, stuck: &
         "shutdown took {took:?} with a 200 ms timeout: {:#?}",
         sup.snapshot()
     );
-    assert_eq!(
-        failures(&result),
-        [(name.to_string(), Status::Aborted)],
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, name).status,
-        Status::Aborted,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_aborted_alone(&result, name, &sup);
+    assert_status(&sup, name, Status::Aborted);
     // Its late end changes nothing.
     stuck.release.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        row(&sup, name).status,
-        Status::Aborted,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, name, Status::Aborted);
 }
 
 #[tokio::test]
@@ -425,13 +371,9 @@ async fn second_shutdown_returns_the_same_result() {
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_supervisor_token_shuts_down_with_the_builder_timeout() {
-    let external = CancellationToken::new();
-    let sup = builder(&["sd-token-stubborn", "sd-token-polite"])
-        .shutdown_timeout(Duration::from_secs(4))
-        .cancellation_token(external.clone())
-        .start()
-        .unwrap();
-    tokio::task::yield_now().await;
+    let timeout = Duration::from_secs(4);
+    let (sup, external) =
+        start_with_token(&["sd-token-stubborn", "sd-token-polite"], timeout).await;
     let began = Instant::now();
     sup.cancellation_token().cancel();
     assert!(
@@ -441,43 +383,19 @@ async fn cancelling_the_supervisor_token_shuts_down_with_the_builder_timeout() {
     tokio::time::timeout(Duration::from_secs(60), sup.wait())
         .await
         .expect("the shutdown ends");
-    let took = began.elapsed();
-    assert!(
-        took >= Duration::from_secs(4) && took < Duration::from_millis(4100),
-        "the builder's 4 s timeout applies, took {took:?}: {:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, "sd-token-polite").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, "sd-token-stubborn").status,
-        Status::Aborted,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_took_the_timeout(began, timeout, &sup);
+    assert_status(&sup, "sd-token-polite", Status::Stopped);
+    assert_status(&sup, "sd-token-stubborn", Status::Aborted);
     // `shutdown` now reports that same shutdown, whatever timeout it is given.
     let result = sup.shutdown(Duration::from_secs(100)).await;
-    assert_eq!(
-        failures(&result),
-        [("sd-token-stubborn".to_string(), Status::Aborted)],
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_aborted_alone(&result, "sd-token-stubborn", &sup);
 }
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_builder_token_shuts_down_with_the_builder_timeout() {
-    let external = CancellationToken::new();
-    let sup = builder(&["sd-external-stubborn", "sd-external-polite"])
-        .shutdown_timeout(Duration::from_secs(7))
-        .cancellation_token(external.clone())
-        .start()
-        .unwrap();
-    tokio::task::yield_now().await;
+    let timeout = Duration::from_secs(7);
+    let (sup, external) =
+        start_with_token(&["sd-external-stubborn", "sd-external-polite"], timeout).await;
     let began = Instant::now();
     external.cancel();
     assert!(sup.cancellation_token().is_cancelled());
@@ -485,34 +403,16 @@ async fn cancelling_the_builder_token_shuts_down_with_the_builder_timeout() {
     let result = tokio::time::timeout(Duration::from_secs(60), sup.run())
         .await
         .expect("the shutdown ends");
-    let took = began.elapsed();
-    assert!(
-        took >= Duration::from_secs(7) && took < Duration::from_millis(7100),
-        "the builder's 7 s timeout applies, took {took:?}: {:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        failures(&result),
-        [("sd-external-stubborn".to_string(), Status::Aborted)],
-        "{:#?}",
-        sup.snapshot()
-    );
-    assert_eq!(
-        row(&sup, "sd-external-polite").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_took_the_timeout(began, timeout, &sup);
+    assert_aborted_alone(&result, "sd-external-stubborn", &sup);
+    assert_status(&sup, "sd-external-polite", Status::Stopped);
 }
 
 #[tokio::test(start_paused = true)]
 async fn service_waiting_out_its_backoff_ends_stopped() {
     let sup = start_only(&["sd-backing-off"]);
-    poll_until(&sup, "sd-backing-off to wait for its restart", || {
-        matches!(
-            row(&sup, "sd-backing-off").status,
-            Status::Restarting { .. }
-        )
+    POLL.until(&sup, "sd-backing-off to wait for its restart", || {
+        matches!(status(&sup, "sd-backing-off"), Status::Restarting { .. })
     })
     .await;
     let began = Instant::now();
@@ -526,12 +426,7 @@ async fn service_waiting_out_its_backoff_ends_stopped() {
         result.is_ok(),
         "a service stopped in its delay is clean: {result:?}"
     );
-    assert_eq!(
-        row(&sup, "sd-backing-off").status,
-        Status::Stopped,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "sd-backing-off", Status::Stopped);
     tokio::time::sleep(Duration::from_secs(120)).await;
     assert_eq!(
         BACKING_OFF_RUNS.load(Ordering::SeqCst),
@@ -545,31 +440,11 @@ async fn service_waiting_out_its_backoff_ends_stopped() {
 async fn spawn_after_shutdown_began_is_refused() {
     let sup = start_only(&["sd-slow-cleanup"]);
     tokio::task::yield_now().await;
-    let task = || {
-        TaskDescriptor::new(
-            "sd-late-task",
-            RestartPolicy::Never,
-            |ctx: Context| async move {
-                ctx.cancelled().await;
-                Ok::<(), String>(())
-            },
-        )
-    };
-    let shutdown = tokio::spawn({
-        let sup = sup.clone();
-        async move { sup.shutdown(Duration::from_secs(5)).await }
-    });
+    let task = || idle_task("sd-late-task");
+    let shutdown =
+        shutdown_in_background(&sup, Duration::from_secs(5), Duration::from_secs(10)).await;
     // During the cleanup period...
-    poll_until(&sup, "the shutdown to begin", || {
-        sup.cancellation_token().is_cancelled()
-    })
-    .await;
-    assert_eq!(
-        row(&sup, "sd-slow-cleanup").status,
-        Status::Running,
-        "{:#?}",
-        sup.snapshot()
-    );
+    assert_status(&sup, "sd-slow-cleanup", Status::Running);
     match sup.spawn(task()) {
         Err(Error::ShuttingDown { name }) => assert_eq!(&*name, "sd-late-task"),
         other => panic!("expected ShuttingDown, got {other:?}"),
@@ -589,8 +464,8 @@ async fn spawn_after_shutdown_began_is_refused() {
 #[tokio::test(start_paused = true)]
 async fn error_display_and_debug_name_the_services() {
     let sup = start_only(&["sd-report-failed", "sd-report-aborted"]);
-    poll_until(&sup, "sd-report-failed to fail", || {
-        matches!(row(&sup, "sd-report-failed").status, Status::Failed { .. })
+    POLL.until(&sup, "sd-report-failed to fail", || {
+        matches!(status(&sup, "sd-report-failed"), Status::Failed { .. })
     })
     .await;
     let err = sup.shutdown(Duration::from_secs(1)).await.unwrap_err();
@@ -619,12 +494,14 @@ async fn dropping_every_handle_does_not_stop_the_services() {
     assert!(!ORPHAN_STOPPED.load(Ordering::SeqCst));
     // The token still reaches it.
     token.cancel();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !ORPHAN_STOPPED.load(Ordering::SeqCst) {
-        assert!(
-            Instant::now() < deadline,
-            "the orphan never saw the cancellation"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    Poll {
+        within: Duration::from_secs(5),
+        ..POLL
     }
+    .until_with(
+        "the orphan to see the cancellation",
+        || "(no handle left to show its row)".to_string(),
+        || ORPHAN_STOPPED.load(Ordering::SeqCst),
+    )
+    .await;
 }

@@ -13,6 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use supervisor::{supervised, Context, RestartPolicy, Status, Supervisor, TaskDescriptor};
+use tests::{assert_status, backoff, spawn_failing, start_empty, start_only, wait_idle};
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -170,20 +171,10 @@ fn describe(events: &[Captured]) -> String {
         .join("\n")
 }
 
+/// A supervisor for spawned tasks only, started once the subscriber is in.
 fn start() -> Supervisor {
     install();
-    supervisor::Builder::new()
-        .only(Vec::<String>::new())
-        .start()
-        .expect("a supervisor without services starts")
-}
-
-fn status(sup: &Supervisor, name: &str) -> Status {
-    sup.snapshot()
-        .into_iter()
-        .find(|r| &*r.name == name)
-        .unwrap_or_else(|| panic!("no row named `{name}` in\n{sup}"))
-        .status
+    start_empty()
 }
 
 /// The name of the span the calling code runs in.
@@ -198,10 +189,7 @@ async fn every_run_is_inside_a_service_span_with_name_and_attempt() {
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     sup.spawn(TaskDescriptor::new(
         name,
-        RestartPolicy::Backoff {
-            max: 2,
-            base_delay: Duration::from_secs(1),
-        },
+        backoff(2, Duration::from_secs(1)),
         move |ctx: Context| {
             // The factory itself is called inside the run's span.
             tracing::info!(probe = ctx.attempt(), "in the factory");
@@ -260,10 +248,7 @@ async fn failure_restart_completion_and_abort_are_logged_at_their_levels() {
     let name = "tr-life";
     sup.spawn(TaskDescriptor::new(
         name,
-        RestartPolicy::Backoff {
-            max: 3,
-            base_delay: Duration::from_secs(2),
-        },
+        backoff(3, Duration::from_secs(2)),
         |ctx: Context| async move {
             match ctx.attempt() {
                 0 => Err("disk on fire".to_string()),
@@ -273,14 +258,9 @@ async fn failure_restart_completion_and_abort_are_logged_at_their_levels() {
         },
     ))
     .expect("spawn");
-    sup.spawn(TaskDescriptor::new(
-        "tr-gives-up",
-        RestartPolicy::Never,
-        |_ctx: Context| async { Err::<(), _>("no way out") },
-    ))
-    .expect("spawn");
+    spawn_failing(&sup, "tr-gives-up", RestartPolicy::Never, "no way out");
     sup.wait().await;
-    assert_eq!(status(&sup, name), Status::Completed, "{sup}");
+    assert_status(&sup, name, Status::Completed);
 
     let events = events_of(name);
     let shown = describe(&events);
@@ -342,22 +322,19 @@ async fn failure_restart_completion_and_abort_are_logged_at_their_levels() {
         result.is_err(),
         "tr-stuck was aborted by the timeout\n{sup}"
     );
-    let aborted = events_of("tr-aborted");
-    assert!(
-        aborted
-            .iter()
-            .any(|e| e.level == Level::INFO && e.message().contains("abort")),
-        "an abort on request at INFO:\n{}",
-        describe(&aborted)
-    );
-    let stuck = events_of("tr-stuck");
-    assert!(
-        stuck
-            .iter()
-            .any(|e| e.level == Level::WARN && e.message().contains("abort")),
-        "an abort at the shutdown deadline at WARN:\n{}",
-        describe(&stuck)
-    );
+    for (name, level, what) in [
+        ("tr-aborted", Level::INFO, "an abort on request"),
+        ("tr-stuck", Level::WARN, "an abort at the shutdown deadline"),
+    ] {
+        let events = events_of(name);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.level == level && e.message().contains("abort")),
+            "{what} at {level}:\n{}",
+            describe(&events)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,18 +388,9 @@ fn tr_blocking_service(ctx: Context) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_service_runs_inside_its_span_on_its_own_thread() {
     install();
-    let sup = supervisor::Builder::new()
-        .only(["tr-blocking-service"])
-        .start()
-        .expect("start the blocking service");
-    tokio::time::timeout(Duration::from_secs(10), sup.wait())
-        .await
-        .unwrap_or_else(|_| panic!("the blocking service did not finish\n{sup}"));
-    assert_eq!(
-        status(&sup, "tr-blocking-service"),
-        Status::Completed,
-        "{sup}"
-    );
+    let sup = start_only(&["tr-blocking-service"]);
+    wait_idle(&sup, Duration::from_secs(10)).await;
+    assert_status(&sup, "tr-blocking-service", Status::Completed);
     assert_eq!(BLOCKING_RUNS.load(Ordering::SeqCst), 2, "{sup}");
 
     let events = events_of("tr-blocking-service");

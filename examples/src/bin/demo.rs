@@ -96,14 +96,7 @@ fn crunch(ctx: Context) {
 async fn main() -> Result<(), supervisor::Error> {
     examples::init_logging();
 
-    let mut run_for = None;
-    let mut cli = examples::Cli::new(USAGE);
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--for" => run_for = Some(cli.duration(&flag)),
-            _ => cli.unknown(&flag),
-        }
-    }
+    let run_for = examples::run_for_option(USAGE);
 
     // Start every `#[supervised]` service of this binary. `start` returns a
     // handle at once; `supervisor::run_all().await` would do all of what
@@ -112,19 +105,7 @@ async fn main() -> Result<(), supervisor::Error> {
     let stop = sup.cancellation_token();
 
     // Print the status table every second until shutdown begins.
-    tokio::spawn({
-        let sup = sup.clone();
-        let stop = stop.clone();
-        async move {
-            let mut every_second = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = every_second.tick() => println!("{sup}"),
-                }
-            }
-        }
-    });
+    examples::every_second(&sup, |sup, _| async move { println!("{sup}") });
 
     // `--for`: cancelling the supervisor's token starts the same graceful
     // shutdown as Ctrl-C.

@@ -54,14 +54,7 @@ struct Config {
 async fn main() -> anyhow::Result<()> {
     examples::init_logging();
 
-    let mut run_for = Duration::from_secs(1);
-    let mut cli = examples::Cli::new(USAGE);
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--for" => run_for = cli.duration(&flag),
-            _ => cli.unknown(&flag),
-        }
-    }
+    let run_for = examples::run_for_option(USAGE).unwrap_or(Duration::from_secs(1));
 
     // This binary declares no `#[supervised]` service, so this starts an
     // empty supervisor; everything below is added at run time.

@@ -96,22 +96,11 @@ async fn main() -> anyhow::Result<()> {
 
     // A blocking job every second, until shutdown begins. The supervisor
     // runs it on its own worker threads and times it.
-    tokio::spawn({
-        let sup = sup.clone();
-        let stop = stop.clone();
-        async move {
-            let mut every_second = tokio::time::interval(Duration::from_secs(1));
-            for seed in 0u64.. {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = every_second.tick() => {}
-                }
-                let job = sup.spawn_blocking("checksum", move || checksum(seed));
-                match job.join().await {
-                    Ok(sum) => tracing::info!(seed, sum, "checksum computed"),
-                    Err(err) => tracing::warn!(seed, "checksum: {err}"),
-                }
-            }
+    examples::every_second(&sup, |sup, seed| async move {
+        let job = sup.spawn_blocking("checksum", move || checksum(seed));
+        match job.join().await {
+            Ok(sum) => tracing::info!(seed, sum, "checksum computed"),
+            Err(err) => tracing::warn!(seed, "checksum: {err}"),
         }
     });
 

@@ -52,14 +52,7 @@ fn stuck() {
 async fn main() -> Result<(), supervisor::Error> {
     examples::init_logging();
 
-    let mut run_for = Duration::from_secs(3);
-    let mut cli = examples::Cli::new(USAGE);
-    while let Some(flag) = cli.next_flag() {
-        match flag.as_str() {
-            "--for" => run_for = cli.duration(&flag),
-            _ => cli.unknown(&flag),
-        }
-    }
+    let run_for = examples::run_for_option(USAGE).unwrap_or(Duration::from_secs(3));
 
     let sup = supervisor::Builder::new()
         // How long services get to clean up before being aborted (default 10 s).
