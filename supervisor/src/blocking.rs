@@ -5,7 +5,6 @@
 //! and the async side only awaits a oneshot channel. "Aborting" such work
 //! means we stop waiting, mark it, and discard whatever it returns later.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -13,7 +12,7 @@ use tokio::sync::oneshot;
 use crate::panic::catch;
 use crate::service::{error_text, Outcome};
 use crate::spec::BoxError;
-use crate::table::Row;
+use crate::table::{Row, RowRef};
 use crate::Context;
 
 /// A name the OS accepts for a thread: no NUL bytes (Linux keeps the first
@@ -48,11 +47,11 @@ pub(crate) fn run_timed<R>(
 /// Runs `f` on a new detached thread named after the row; the receiver
 /// gets its result, or the panic message.
 pub(crate) fn spawn_thread<R: Send + 'static>(
-    row: &Arc<Row>,
+    row: &RowRef,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> std::io::Result<oneshot::Receiver<Result<R, String>>> {
     let (tx, rx) = oneshot::channel();
-    let row_for_thread = Arc::clone(row);
+    let row_for_thread = row.clone();
     // The thread's events belong to the run's `service` span too.
     let span = tracing::Span::current();
     std::thread::Builder::new()
@@ -70,11 +69,11 @@ pub(crate) fn spawn_thread<R: Send + 'static>(
 /// the shutdown deadline the kill scan aborts this task, which detaches the
 /// thread and discards whatever it returns later.
 pub(crate) async fn run_service(
-    row: &Arc<Row>,
+    row: RowRef,
     ctx: Context,
     run: fn(Context) -> Result<(), BoxError>,
 ) -> Outcome {
-    let rx = match spawn_thread(row, move || run(ctx)) {
+    let rx = match spawn_thread(&row, move || run(ctx)) {
         Ok(rx) => rx,
         Err(err) => return Outcome::Failed(format!("could not start its thread: {err}")),
     };

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::blocking::run_timed;
 use crate::panic::{catch, CatchUnwind};
 use crate::supervisor::Inner;
-use crate::table::{Aborter, Row};
+use crate::table::{Aborter, RowRef};
 use crate::{pool, spawn_named, BlockingError, Context, Status};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
@@ -50,7 +50,7 @@ pub struct BlockingHandle<R> {
 #[derive(Clone)]
 struct JobRef {
     inner: Arc<Inner>,
-    row: Arc<Row>,
+    row: RowRef,
     id: u64,
     aborter: Aborter,
 }
@@ -130,7 +130,7 @@ impl<R> fmt::Debug for BlockingHandle<R> {
 /// unfinished (the task was aborted, or the runtime went away) still reports.
 struct Job<R> {
     inner: Arc<Inner>,
-    row: Arc<Row>,
+    row: RowRef,
     id: u64,
     tx: Option<oneshot::Sender<JobResult<R>>>,
     requested: Arc<AtomicBool>,
@@ -237,7 +237,7 @@ where
     let requested = Arc::new(AtomicBool::new(false));
     let job = Job {
         inner: Arc::clone(inner),
-        row: Arc::clone(&row),
+        row: row.clone(),
         id,
         tx: Some(tx),
         requested: Arc::clone(&requested),
@@ -292,7 +292,7 @@ where
             job.row.set_running(job.id, Instant::now());
             tracing::info!(service = %job.row.name, "job started");
             let (tx, rx) = oneshot::channel();
-            let row = Arc::clone(&job.row);
+            let row = job.row.clone();
             let span = tracing::Span::current();
             pool::execute(Box::new(move || {
                 let result = run_timed(&row, &span, f);

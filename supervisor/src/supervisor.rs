@@ -14,7 +14,7 @@ use crate::error::{Error, ServiceFailure};
 use crate::jobs::{self, BlockingHandle, MAX_BLOCKING};
 use crate::service::{Instance, Work};
 use crate::signal::Signals;
-use crate::table::{lock, AbortOutcome, Row, Table};
+use crate::table::{lock, AbortOutcome, Row, RowRef, Table};
 use crate::{Builder, Factory, RestartPolicy, ServiceSnapshot, Status};
 
 /// State shared by the handle, every instance task and the shutdown watcher.
@@ -114,7 +114,7 @@ impl Inner {
         name: &Arc<str>,
         status: Status,
         replace: bool,
-    ) -> Result<(Arc<Row>, u64), Error> {
+    ) -> Result<(RowRef, u64), Error> {
         let now = Instant::now();
         let mut table = lock(&self.table);
         // The flag only, not the token (whose mutex every registration would
@@ -181,8 +181,8 @@ impl Inner {
         }
     }
 
-    pub(crate) fn row(&self, name: &str) -> Option<Arc<Row>> {
-        lock(&self.table).get(name).cloned()
+    pub(crate) fn row(&self, name: &str) -> Option<RowRef> {
+        lock(&self.table).get(name)
     }
 
     /// Aborts the current instance under `name` on request.
@@ -207,7 +207,9 @@ impl Inner {
     pub(crate) fn snapshot(&self) -> Vec<ServiceSnapshot> {
         let now = Instant::now();
         let table = lock(&self.table);
-        table.rows.iter().map(|row| row.snapshot(now)).collect()
+        let mut rows = Vec::with_capacity(table.len());
+        rows.extend(table.rows().map(|row| row.snapshot(now)));
+        rows
     }
 
     /// Second signal: abort everything now.
@@ -224,7 +226,7 @@ impl Inner {
         let mut aborters = Vec::new();
         {
             let table = lock(&self.table);
-            for row in &table.rows {
+            for row in table.rows() {
                 row.take_active_aborters(&mut aborters);
             }
         }
@@ -247,8 +249,7 @@ impl Inner {
         let mut failures: Vec<ServiceFailure> = {
             let table = lock(&self.table);
             table
-                .rows
-                .iter()
+                .rows()
                 .filter_map(|row| {
                     row.failed().map(|status| ServiceFailure {
                         name: Arc::clone(&row.name),
@@ -726,7 +727,7 @@ impl fmt::Debug for TaskDescriptor {
 pub struct TaskHandle {
     name: Arc<str>,
     inner: Arc<Inner>,
-    row: Arc<Row>,
+    row: RowRef,
     id: u64,
 }
 
