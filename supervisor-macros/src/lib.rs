@@ -100,7 +100,16 @@ fn supervised_impl(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
             tokens
         }
         (Err(error), _) => with_item(error, valid::sanitized(func).into_token_stream()),
-        (Ok(()), None) => unreachable!("a failed argument parse records an error"),
+        // A failed parse always records an error; should one ever not, still
+        // answer with a compile error rather than a panic.
+        (Ok(()), None) => with_item(
+            syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "`#[supervised]` could not read its arguments; accepted: `name = \"...\"`, \
+                 `restart = never`, `restart = backoff(MAX, \"BASE\")`, `blocking`",
+            ),
+            func.into_token_stream(),
+        ),
     }
 }
 
