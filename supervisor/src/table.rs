@@ -202,11 +202,30 @@ struct RowState {
     restarts: u32,
     started_at: Instant,
     ended_at: Option<Instant>,
-    last_failure: Option<String>,
+    last_failure: Option<Box<str>>,
     /// How to abort the current instance's task, while it is active.
     abort: Option<Aborter>,
     /// Active instances under this name that the row no longer shows.
-    others: Vec<(u64, Option<Aborter>)>,
+    /// Boxed: almost every row has none, and rows are what 100,000
+    /// services multiply.
+    #[allow(clippy::box_collection)] // deliberate: 8 bytes in every row, not 24
+    others: Option<Box<Vec<Hidden>>>,
+}
+
+/// An active instance the row no longer shows: its id and abort handle.
+type Hidden = (u64, Option<Aborter>);
+
+impl RowState {
+    /// Removes `instance` from the hidden part of the active set.
+    fn take_other(&mut self, instance: u64) -> Option<Hidden> {
+        let others = self.others.as_mut()?;
+        let at = others.iter().position(|(id, _)| *id == instance)?;
+        let taken = others.swap_remove(at);
+        if others.is_empty() {
+            self.others = None;
+        }
+        Some(taken)
+    }
 }
 
 /// Aborts one instance's task; for a job, first flags the abort as requested
@@ -259,7 +278,7 @@ impl Row {
                 ended_at: None,
                 last_failure: None,
                 abort: None,
-                others: Vec::new(),
+                others: None,
             }),
         }
     }
@@ -298,7 +317,7 @@ impl Row {
                 reset.replaced = true;
                 reset.aborter = previous.1;
             } else {
-                s.others.push(previous);
+                s.others.get_or_insert_with(Box::default).push(previous);
             }
         }
         s.instance = instance;
@@ -321,6 +340,7 @@ impl Row {
         } else {
             s.others
                 .iter_mut()
+                .flat_map(|others| others.iter_mut())
                 .find(|(id, _)| *id == instance)
                 .map(|(_, slot)| slot)
         };
@@ -344,7 +364,12 @@ impl Row {
         if s.status.is_active() {
             into.extend(s.abort.take());
         }
-        into.extend(s.others.iter_mut().filter_map(|(_, slot)| slot.take()));
+        into.extend(
+            s.others
+                .iter_mut()
+                .flat_map(|others| others.iter_mut())
+                .filter_map(|(_, slot)| slot.take()),
+        );
     }
 
     /// Applies `f` when the row still shows `instance` and it is active.
@@ -373,7 +398,7 @@ impl Row {
         now: Instant,
     ) {
         self.update(instance, |s| {
-            s.last_failure = Some(reason.to_string());
+            s.last_failure = Some(reason.into());
             s.status = Status::Restarting { attempt, max };
             s.ended_at = Some(now);
         });
@@ -396,20 +421,14 @@ impl Row {
         let mut s = lock(&self.state);
         if s.instance == instance && s.status.is_active() {
             if let Status::Failed { reason } = &status {
-                s.last_failure = Some(reason.clone());
+                s.last_failure = Some(reason.as_str().into());
             }
             s.status = status;
             s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
             s.abort = None;
             return true;
         }
-        match s.others.iter().position(|(id, _)| *id == instance) {
-            Some(i) => {
-                s.others.swap_remove(i);
-                true
-            }
-            None => false,
-        }
+        s.take_other(instance).is_some()
     }
 
     /// Aborts `instance` (or, with `None`, the instance the row shows) on the
@@ -426,10 +445,10 @@ impl Row {
             }
             s.abort.take()
         } else {
-            let Some(i) = s.others.iter().position(|(id, _)| Some(*id) == instance) else {
+            let Some((_, handle)) = instance.and_then(|id| s.take_other(id)) else {
                 return AbortOutcome::NotRunning;
             };
-            s.others.swap_remove(i).1
+            handle
         };
         drop(s);
         if let Some(handle) = handle {
@@ -448,7 +467,7 @@ impl Row {
             restarts: s.restarts,
             started_at: s.started_at,
             uptime: end.saturating_duration_since(s.started_at),
-            last_failure: s.last_failure.clone(),
+            last_failure: s.last_failure.as_deref().map(str::to_owned),
         }
     }
 
