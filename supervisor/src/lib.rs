@@ -36,6 +36,55 @@
 //! }
 //! ```
 //!
+//! # Traces and metrics
+//!
+//! Every run of a service is inside a `tracing` span `service` with the fields
+//! `name` and `attempt`; start, completion, failure (with the reason), restart
+//! (with the attempt and the delay) and abort are logged at info, warn or
+//! error. Metrics go through the [`metrics`](https://docs.rs/metrics) facade,
+//! to whatever recorder the program installs:
+//!
+//! | metric | kind | label | meaning |
+//! | --- | --- | --- | --- |
+//! | `supervisor.failures` | counter | `service` | +1 per panic or `Err` |
+//! | `supervisor.restarts` | counter | `service` | +1 per restart actually started |
+//! | `supervisor.active` | gauge | | services Queued, Running or Restarting |
+//! | `supervisor.task.wall_time_ms` | histogram | `service` | one sample per run of blocking work |
+//! | `supervisor.task.cpu_time_ms` | histogram | `service` | its CPU time |
+//!
+//! ```
+//! use std::time::Duration;
+//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+//! use supervisor::{RestartPolicy, TaskDescriptor};
+//!
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! // A recorder for this thread only; the runtime below runs on it too.
+//! metrics::with_local_recorder(&recorder, || {
+//!     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//!     runtime.block_on(async {
+//!         let sup = supervisor::Builder::new().only(Vec::<String>::new()).start().unwrap();
+//!         let policy = RestartPolicy::Backoff { max: 1, base_delay: Duration::ZERO };
+//!         sup.spawn(TaskDescriptor::new("flaky", policy, |_ctx| async {
+//!             Err::<(), _>("refused")
+//!         }))
+//!         .unwrap();
+//!         sup.wait().await; // fails, restarts once, fails again: Failed
+//!     });
+//! });
+//!
+//! let counter = |name: &str| {
+//!     snapshotter.snapshot().into_vec().into_iter().find_map(|(key, _, _, value)| {
+//!         match value {
+//!             DebugValue::Counter(n) if key.key().name() == name => Some(n),
+//!             _ => None,
+//!         }
+//!     })
+//! };
+//! assert_eq!(counter("supervisor.failures"), Some(2));
+//! assert_eq!(counter("supervisor.restarts"), Some(1));
+//! ```
+//!
 //! # Limits
 //!
 //! - `panic = "abort"` turns panic capture off.
