@@ -325,8 +325,7 @@ where
         name,
         Status::Running,
         move |mut job: Job<R>| async move {
-            let inner = Arc::clone(&job.inner);
-            let ctx = Context::new(Arc::clone(&job.row.name), 0, Arc::clone(&inner));
+            let ctx = Context::new(Arc::clone(&job.row.name), 0, Arc::clone(&job.inner));
             let future = match catch(|| f(ctx)) {
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),
