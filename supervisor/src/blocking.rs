@@ -64,6 +64,43 @@ pub(crate) fn spawn_thread<R: Send + 'static>(
     Ok(rx)
 }
 
+/// Holds tokio's paused clock while one of our threads works; released on drop.
+///
+/// A paused clock (tokio's `test-util`) jumps to the next timer whenever the
+/// runtime has nothing to do, which it does not while work runs on tokio's
+/// own blocking pool: it waits for that work. Our threads are invisible to
+/// it, so a shutdown deadline would pass at once while a blocking service
+/// still cleans up. Holding a parked task on tokio's blocking pool for as
+/// long as our thread works makes the clock wait in the same way.
+///
+/// The hold belongs to the future that awaits the thread: when that future
+/// ends or is dropped (the work was abandoned, or the runtime is going away:
+/// a runtime drops its tasks before it waits for its blocking pool), the
+/// parked task returns, so it never holds up a runtime's drop.
+pub(crate) struct ClockHold {
+    _release: std::sync::mpsc::Sender<()>,
+}
+
+impl ClockHold {
+    /// A hold when the current runtime's clock is paused; `None` otherwise
+    /// (a running clock needs none, and it costs a pool thread).
+    pub(crate) fn when_paused() -> Option<ClockHold> {
+        // A paused clock stands still: two readings in a row are equal. A
+        // running clock moves between them (at worst a needless hold).
+        let now = tokio::time::Instant::now();
+        if tokio::time::Instant::now() != now {
+            return None;
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (release, parked) = std::sync::mpsc::channel::<()>();
+        drop(runtime.spawn_blocking(move || {
+            // Returns when the hold is dropped (the sender goes away).
+            let _ = parked.recv();
+        }));
+        Some(ClockHold { _release: release })
+    }
+}
+
 /// One run of a `blocking` service: on its own thread, awaited until it
 /// returns. A thread cannot be told to stop except through its `Context`: at
 /// the shutdown deadline the kill scan aborts this task, which detaches the
@@ -78,6 +115,7 @@ pub(crate) async fn run_service(
         Err(err) => return Outcome::Failed(format!("could not start its thread: {err}")),
     };
     tracing::info!("started on its own thread");
+    let _hold = ClockHold::when_paused();
     match rx.await {
         Ok(Ok(Ok(()))) => Outcome::Returned,
         Ok(Ok(Err(error))) => Outcome::Failed(error_text(&*error)),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::supervisor::Inner;
+use crate::table::RowRef;
 
 /// What a running service knows about itself: its name, which run this is,
 /// and whether the supervisor has asked it to stop.
@@ -52,37 +53,79 @@ use crate::supervisor::Inner;
 /// assert!(run.await.unwrap().is_ok());
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct Context {
     name: Arc<str>,
     attempt: u32,
     source: Source,
 }
 
-/// What a context watches. A supervised one shares the supervisor's state
-/// rather than holding a token of its own: cloning or polling a
-/// `CancellationToken` takes its mutex, and 100,000 services would all take
-/// the same one.
-#[derive(Clone)]
+/// What a context watches.
+///
+/// A supervised context shares the supervisor's state rather than holding a
+/// token of its own: cloning or polling a `CancellationToken` takes its
+/// mutex, and 100,000 services would all take the same one. It also knows
+/// its instance's row, so that an abort or a replacement reaches the run: a
+/// per-run token is made only when asked for ([`Context::token`]) or when a
+/// clone, which may outlive the run's future, waits to be cancelled.
 enum Source {
-    Supervisor(Arc<Inner>),
+    Supervisor {
+        inner: Arc<Inner>,
+        row: RowRef,
+        instance: u64,
+        /// Whether this context may outlive the run's own future (a clone,
+        /// or a blocking run's thread): then it must look at the row, since
+        /// an abort does not drop it.
+        shared: bool,
+    },
     Detached(CancellationToken),
 }
 
-impl Context {
-    pub(crate) fn new(name: Arc<str>, attempt: u32, inner: Arc<Inner>) -> Self {
+impl Clone for Context {
+    fn clone(&self) -> Self {
+        let source = match &self.source {
+            Source::Supervisor {
+                inner,
+                row,
+                instance,
+                ..
+            } => Source::Supervisor {
+                inner: Arc::clone(inner),
+                row: row.clone(),
+                instance: *instance,
+                shared: true,
+            },
+            Source::Detached(token) => Source::Detached(token.clone()),
+        };
         Context {
-            name,
+            name: Arc::clone(&self.name),
+            attempt: self.attempt,
+            source,
+        }
+    }
+}
+
+impl Context {
+    /// The context of one run of `instance`, whose row is `row`.
+    pub(crate) fn new(attempt: u32, inner: Arc<Inner>, row: RowRef, instance: u64) -> Self {
+        Context {
+            name: Arc::clone(&row.name),
             attempt,
-            source: Source::Supervisor(inner),
+            source: Source::Supervisor {
+                inner,
+                row,
+                instance,
+                shared: false,
+            },
         }
     }
 
-    fn root(&self) -> &CancellationToken {
-        match &self.source {
-            Source::Supervisor(inner) => &inner.root,
-            Source::Detached(token) => token,
+    /// Marks a context that outlives its run's future (a blocking run's
+    /// thread is not stopped by an abort).
+    pub(crate) fn shared(mut self) -> Self {
+        if let Source::Supervisor { shared, .. } = &mut self.source {
+            *shared = true;
         }
+        self
     }
 
     /// A context tied to no supervisor, cancelled when `token` is: for calling
@@ -120,28 +163,55 @@ impl Context {
         self.attempt
     }
 
-    /// Completes when the service is asked to stop (shutdown has begun).
+    /// Completes when the service is asked to stop: shutdown has begun, or
+    /// this run was aborted or replaced.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future and calling again loses nothing,
     /// which makes it the natural first branch of a `tokio::select!`.
     pub async fn cancelled(&self) {
-        self.root().cancelled().await;
-    }
-
-    /// Whether the service has been asked to stop; for loops that cannot await,
-    /// such as a `blocking` service.
-    pub fn is_cancelled(&self) -> bool {
         match &self.source {
-            Source::Supervisor(inner) => inner.is_stopping(),
-            Source::Detached(token) => token.is_cancelled(),
+            Source::Detached(token) => token.cancelled().await,
+            // The run's own future is dropped when the run is aborted: only
+            // the shutdown needs watching.
+            Source::Supervisor {
+                inner,
+                shared: false,
+                ..
+            } => inner.root.cancelled().await,
+            Source::Supervisor {
+                inner,
+                row,
+                instance,
+                shared: true,
+            } => {
+                if let Some(token) = row.run_token(*instance, &inner.root) {
+                    token.cancelled().await;
+                }
+            }
         }
     }
 
-    /// A child of the token this context watches, cancelled together with it,
-    /// for libraries that take a [`CancellationToken`]. Cancelling the child
-    /// yourself affects only its holders, not the service.
+    /// Whether the service has been asked to stop (see
+    /// [`cancelled`](Context::cancelled)); for loops that cannot await, such
+    /// as a `blocking` service.
+    pub fn is_cancelled(&self) -> bool {
+        match &self.source {
+            Source::Detached(token) => token.is_cancelled(),
+            Source::Supervisor {
+                inner,
+                row,
+                instance,
+                shared,
+            } => inner.is_stopping() || (*shared && !row.holds(*instance)),
+        }
+    }
+
+    /// A child of the token this context watches, cancelled together with it
+    /// (at shutdown, or when this run is aborted or replaced), for libraries
+    /// that take a [`CancellationToken`]. Cancelling the child yourself
+    /// affects only its holders, not the service.
     ///
     /// # Examples
     ///
@@ -159,7 +229,23 @@ impl Context {
     /// assert!(child.is_cancelled());
     /// ```
     pub fn token(&self) -> CancellationToken {
-        self.root().child_token()
+        match &self.source {
+            Source::Detached(token) => token.child_token(),
+            Source::Supervisor {
+                inner,
+                row,
+                instance,
+                ..
+            } => match row.run_token(*instance, &inner.root) {
+                Some(token) => token.child_token(),
+                // The run has ended: what it hands out is cancelled already.
+                None => {
+                    let token = CancellationToken::new();
+                    token.cancel();
+                    token
+                }
+            },
+        }
     }
 }
 

@@ -46,6 +46,12 @@ pub enum Error {
     },
     /// The supervisor was started outside a tokio runtime.
     NoRuntime,
+    /// A task could not be spawned because the tokio runtime the supervisor
+    /// was started in has shut down.
+    RuntimeGone {
+        /// The task's name.
+        name: Arc<str>,
+    },
 }
 
 /// A name declared twice, with both source locations.
@@ -119,6 +125,11 @@ impl fmt::Display for Error {
             Error::ShuttingDown { name } => {
                 write!(f, "cannot start `{name}`: the supervisor is shutting down")
             }
+            Error::RuntimeGone { name } => write!(
+                f,
+                "cannot start `{name}`: the tokio runtime this supervisor was started in \
+                 has shut down (start a new supervisor inside the current runtime)"
+            ),
             Error::NoRuntime => f.write_str(
                 "the supervisor must be started inside a tokio runtime \
                  (call it from `#[tokio::main]` or `Runtime::block_on`)",

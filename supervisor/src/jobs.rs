@@ -13,11 +13,11 @@ use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
 use tracing::Instrument;
 
-use crate::blocking::run_timed;
+use crate::blocking::{run_timed, ClockHold};
 use crate::panic::{catch, CatchUnwind};
 use crate::supervisor::Inner;
 use crate::table::{Aborter, RowRef};
-use crate::{pool, spawn_named, BlockingError, Context, Status};
+use crate::{pool, spawn_named, BlockingError, Context, Error, Status};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
 pub const MAX_BLOCKING: usize = 8;
@@ -42,7 +42,8 @@ type JobResult<R> = Result<R, BlockingError>;
 /// ```
 pub struct BlockingHandle<R> {
     name: Arc<str>,
-    result: Option<oneshot::Receiver<JobResult<R>>>,
+    /// The job's result; `Err` with what `join` says when it never started.
+    result: Result<oneshot::Receiver<JobResult<R>>, BlockingError>,
     job: Option<JobRef>,
 }
 
@@ -56,11 +57,11 @@ struct JobRef {
 }
 
 impl<R> BlockingHandle<R> {
-    /// A handle for a job that was never started (shutdown had begun).
-    fn refused(name: Arc<str>) -> Self {
+    /// A handle for a job that was never started: `join` returns `error`.
+    fn refused(name: Arc<str>, error: BlockingError) -> Self {
         BlockingHandle {
             name,
-            result: None,
+            result: Err(error),
             job: None,
         }
     }
@@ -85,15 +86,16 @@ impl<R> BlockingHandle<R> {
     /// the result (not the job, which runs on).
     pub async fn join(self) -> Result<R, BlockingError> {
         match self.result {
-            None => Err(BlockingError::Aborted),
-            Some(rx) => rx.await.unwrap_or(Err(BlockingError::SupervisorDropped)),
+            Err(refused) => Err(refused),
+            Ok(rx) => rx.await.unwrap_or(Err(BlockingError::SupervisorDropped)),
         }
     }
 
     /// The result if the job has ended, or the handle back if it has not.
     pub fn try_join(mut self) -> Result<Result<R, BlockingError>, Self> {
-        let Some(rx) = self.result.as_mut() else {
-            return Ok(Err(BlockingError::Aborted));
+        let rx = match &mut self.result {
+            Ok(rx) => rx,
+            Err(refused) => return Ok(Err(refused.clone())),
         };
         match rx.try_recv() {
             Ok(result) => Ok(result),
@@ -229,9 +231,16 @@ where
     F: FnOnce(Job<R>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok((row, id)) = inner.register(&name, initial, false) else {
-        tracing::warn!(service = %name, "job refused: shutdown has begun");
-        return BlockingHandle::refused(name);
+    let (row, id) = match inner.register(&name, initial, false) {
+        Ok(registered) => registered,
+        Err(err) => {
+            tracing::warn!(service = %name, "job refused: {err}");
+            let error = match err {
+                Error::RuntimeGone { .. } => BlockingError::SupervisorDropped,
+                _ => BlockingError::Aborted,
+            };
+            return BlockingHandle::refused(name, error);
+        }
     };
     let (tx, rx) = oneshot::channel();
     let requested = Arc::new(AtomicBool::new(false));
@@ -251,7 +260,7 @@ where
     row.attach(id, aborter.clone(), &inner.kill);
     BlockingHandle {
         name,
-        result: Some(rx),
+        result: Ok(rx),
         job: Some(JobRef {
             inner: Arc::clone(inner),
             row,
@@ -300,6 +309,7 @@ where
                 drop(permit);
                 let _ = tx.send(result);
             }));
+            let _hold = ClockHold::when_paused();
             job.settle(async move {
                 rx.await
                     .unwrap_or_else(|_| Err("no worker thread could be started".to_string()))
@@ -325,7 +335,7 @@ where
         name,
         Status::Running,
         move |mut job: Job<R>| async move {
-            let ctx = Context::new(Arc::clone(&job.row.name), 0, Arc::clone(&job.inner));
+            let ctx = Context::new(0, Arc::clone(&job.inner), job.row.clone(), job.id);
             let future = match catch(|| f(ctx)) {
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),

@@ -182,7 +182,7 @@ impl Instance {
     fn prepare(&self, attempt: u32) -> Run {
         let name = &self.row.name;
         let span = tracing::info_span!("service", name = %name, attempt);
-        let ctx = Context::new(Arc::clone(name), attempt, Arc::clone(&self.inner));
+        let ctx = Context::new(attempt, Arc::clone(&self.inner), self.row.clone(), self.id);
         let (factory_result, cooperative) = match &self.work {
             Work::Async {
                 factory,
@@ -190,7 +190,7 @@ impl Instance {
             } => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
             Work::Factory(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
             Work::Blocking { run } => {
-                let run = blocking::run_service(self.row.clone(), ctx, *run);
+                let run = blocking::run_service(self.row.clone(), ctx.shared(), *run);
                 return Run::Boxed(Box::pin(run.instrument(span)));
             }
         };
@@ -204,14 +204,24 @@ impl Instance {
             // return in time. Nothing else to watch here.
             Run::Inline(CatchUnwind::new(future).instrument(span))
         } else {
-            // No Context to be told through: dropped as soon as shutdown begins.
+            // No Context to be told through: dropped as soon as shutdown
+            // begins. Dropping runs the user's destructors, which may panic
+            // too: that is the run's failure.
             let inner = Arc::clone(&self.inner);
             Run::Boxed(Box::pin(
                 async move {
-                    tokio::select! {
+                    let mut run = CatchUnwind::new(future);
+                    let ended = tokio::select! {
                         biased;
-                        result = CatchUnwind::new(future) => Outcome::from_run(result),
-                        () = inner.root.cancelled() => Outcome::Dropped,
+                        result = &mut run => Some(result),
+                        () = inner.root.cancelled() => None,
+                    };
+                    match ended {
+                        Some(result) => Outcome::from_run(result),
+                        None => match catch(move || drop(run)) {
+                            Ok(()) => Outcome::Dropped,
+                            Err(panic) => Outcome::Failed(panic),
+                        },
                     }
                 }
                 .instrument(span),
@@ -320,19 +330,29 @@ impl Drop for Instance {
 }
 
 /// An error's text with its chain of sources: `outer: inner: root cause`.
+///
+/// The error's `Display` is user code: one that panics is noted in the text
+/// instead (the failure must still be recorded, restarted and reported).
 pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
+    let mut text = display(error);
+    let mut source = catch(|| error.source()).ok().flatten();
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
+        let cause_text = display(cause);
         // Some errors already include their source in their own text.
         if !text.contains(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
-        source = cause.source();
+        source = catch(|| cause.source()).ok().flatten();
     }
     text
+}
+
+/// `error.to_string()`, or a note saying why it could not be had.
+fn display(error: &dyn std::error::Error) -> String {
+    catch(|| error.to_string()).unwrap_or_else(|panic| {
+        format!("(the error could not be displayed: its `Display` panicked: {panic})")
+    })
 }
 
 #[cfg(test)]

@@ -36,11 +36,19 @@ pub(crate) struct Inner {
     pub(crate) runtime: Handle,
     shutdown_timeout: Duration,
     pub(crate) handle_signals: bool,
-    /// A timeout asked for by an explicit `shutdown(timeout)` call.
-    requested_timeout: Mutex<Option<Duration>>,
+    /// The timeout of this shutdown: the first `shutdown(timeout)` call's, or
+    /// the builder's when a token started it (first writer wins).
+    timeout: OnceLock<Duration>,
     /// Wall-clock moment the shutdown began (first observer wins).
     shutdown_began: OnceLock<Instant>,
+    /// Whether some future is driving the shutdown right now (see
+    /// [`Inner::settle`]).
+    driving: AtomicBool,
+    /// Set when the task that watches the token was dropped before the
+    /// shutdown finished: the runtime the supervisor was started in is gone.
+    runtime_gone: AtomicBool,
     result: OnceLock<Result<(), Error>>,
+    /// Notified when the result is published, and when a driver gives up.
     finished: Notify,
     /// Names aborted at the shutdown deadline.
     killed: Mutex<Vec<Arc<str>>>,
@@ -68,8 +76,10 @@ impl Inner {
             runtime,
             shutdown_timeout,
             handle_signals,
-            requested_timeout: Mutex::new(None),
+            timeout: OnceLock::new(),
             shutdown_began: OnceLock::new(),
+            driving: AtomicBool::new(false),
+            runtime_gone: AtomicBool::new(false),
             result: OnceLock::new(),
             finished: Notify::new(),
             killed: Mutex::new(Vec::new()),
@@ -125,6 +135,11 @@ impl Inner {
                 name: Arc::clone(name),
             });
         }
+        if self.runtime_gone.load(Ordering::Acquire) {
+            return Err(Error::RuntimeGone {
+                name: Arc::clone(name),
+            });
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut fresh = false;
         let row = table.row_for(name, || {
@@ -139,6 +154,9 @@ impl Inner {
             if reset.replaced {
                 tracing::info!(service = %name, "replaced: aborting the previous instance");
                 self.instance_ended();
+            }
+            if let Some(token) = reset.run_token {
+                token.cancel();
             }
             if let Some(aborter) = reset.aborter {
                 aborter.fire();
@@ -274,13 +292,63 @@ impl Inner {
         }
     }
 
-    /// Runs for the supervisor's whole life: waits for its token, then drives
-    /// the shutdown: wait for every instance to end, up to the timeout; then
-    /// abort what is left and publish the result.
+    /// Runs for the supervisor's whole life, on its runtime: waits for its
+    /// token, then sees the shutdown through (see [`Inner::settle`]).
+    ///
+    /// If the runtime drops this task before the shutdown finished, the
+    /// supervisor is marked as having lost its runtime: `spawn` then refuses,
+    /// and a `shutdown` called from another runtime drives the rest itself.
     pub(crate) async fn watch(self: Arc<Self>) {
+        let _guard = WatcherGuard(Arc::clone(&self));
         self.root.cancelled().await;
+        // The result is for the callers of `shutdown`; `settle` publishes it.
+        let _ = self.settle().await;
+    }
+
+    /// Begins the shutdown with `timeout` (unless one has begun already),
+    /// and returns its result.
+    async fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
+        // Set before the token is cancelled: the watcher, woken by the token,
+        // then reads this call's timeout, not the builder's.
+        let _ = self.timeout.get_or_init(|| timeout);
+        self.stop();
+        self.settle().await
+    }
+
+    /// Waits for the shutdown's result; drives the shutdown itself when no
+    /// one else is. Whoever calls this first drives; the others wait. A
+    /// driver whose future is dropped half-way (its runtime went away, or a
+    /// caller gave up waiting) hands over to the next one: so `shutdown`
+    /// returns within its timeout whatever happened to the runtime the
+    /// supervisor was started in.
+    async fn settle(&self) -> Result<(), Error> {
+        loop {
+            let mut notified = pin!(self.finished.notified());
+            notified.as_mut().enable();
+            if let Some(result) = self.result.get() {
+                return result.clone();
+            }
+            if !self.driving.swap(true, Ordering::AcqRel) {
+                let mut driver = Driver {
+                    inner: self,
+                    done: false,
+                };
+                let result = self.drive().await;
+                driver.done = true;
+                let result = self.result.get_or_init(|| result).clone();
+                self.finished.notify_waiters();
+                return result;
+            }
+            notified.await;
+        }
+    }
+
+    /// The shutdown itself: wait for every instance to end, up to the
+    /// timeout; then abort what is left, wait for it to go, and collect the
+    /// result.
+    async fn drive(&self) -> Result<(), Error> {
         self.mark_stopping();
-        let timeout = lock(&self.requested_timeout).unwrap_or(self.shutdown_timeout);
+        let timeout = *self.timeout.get_or_init(|| self.shutdown_timeout);
         self.shutdown_began.get_or_init(Instant::now);
         tracing::info!(
             active = self.active_count(),
@@ -309,25 +377,33 @@ impl Inner {
             Ok(()) => tracing::info!("shutdown complete"),
             Err(err) => tracing::error!("shutdown complete: {err}"),
         }
-        let _ = self.result.set(result);
-        self.finished.notify_waiters();
+        result
     }
+}
 
-    async fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
-        {
-            let mut requested = lock(&self.requested_timeout);
-            if requested.is_none() && !self.is_stopping() {
-                *requested = Some(timeout);
-            }
+/// Frees the driver's seat when a driving future is dropped before the end,
+/// and wakes the waiters so that one of them takes over.
+struct Driver<'a> {
+    inner: &'a Inner,
+    done: bool,
+}
+
+impl Drop for Driver<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.inner.driving.store(false, Ordering::Release);
+            self.inner.finished.notify_waiters();
         }
-        self.stop();
-        loop {
-            let mut notified = pin!(self.finished.notified());
-            notified.as_mut().enable();
-            if let Some(result) = self.result.get() {
-                return result.clone();
-            }
-            notified.await;
+    }
+}
+
+/// Owned by the watcher task: dropped unfinished, the runtime is gone.
+struct WatcherGuard(Arc<Inner>);
+
+impl Drop for WatcherGuard {
+    fn drop(&mut self) {
+        if self.0.result.get().is_none() {
+            self.0.runtime_gone.store(true, Ordering::Release);
         }
     }
 }
@@ -398,6 +474,17 @@ impl Supervisor {
     /// timeout or a second signal. A second call waits for the first and
     /// returns the same result; the first call's timeout applies (or the
     /// builder's, when the shutdown was started by a token).
+    ///
+    /// It returns within the timeout plus a small constant whatever became
+    /// of the runtime the supervisor was started in: when that runtime has
+    /// shut down (its services ended `Aborted` with it), a call from another
+    /// runtime finishes the shutdown there.
+    ///
+    /// A service must not await its own supervisor's `shutdown()`: the
+    /// shutdown waits for that service, which waits for the shutdown, so it
+    /// holds everything until the timeout and ends `Aborted`. From inside a
+    /// service, cancel [`cancellation_token`](Supervisor::cancellation_token)
+    /// and return: that starts the same shutdown.
     ///
     /// # Examples
     ///
@@ -495,7 +582,9 @@ impl Supervisor {
     ///
     /// # Errors
     ///
-    /// [`Error::ShuttingDown`] once shutdown has begun.
+    /// [`Error::ShuttingDown`] once shutdown has begun, and
+    /// [`Error::RuntimeGone`] when the runtime the supervisor was started in
+    /// has shut down.
     ///
     /// # Examples
     ///

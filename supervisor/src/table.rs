@@ -210,12 +210,40 @@ struct RowState {
     /// services multiply.
     #[allow(clippy::box_collection)] // deliberate: 8 bytes in every row, not 24
     others: Option<Box<Vec<Hidden>>>,
+    /// The cancellation of each active instance whose run asked for one
+    /// (`Context::token`, or a shared `Context` waiting to be cancelled):
+    /// cancelled when that instance leaves the active set. Made on demand,
+    /// so a service that never asks pays nothing.
+    #[allow(clippy::box_collection)] // as above
+    run_tokens: Option<Box<Vec<(u64, CancellationToken)>>>,
 }
 
 /// An active instance the row no longer shows: its id and abort handle.
 type Hidden = (u64, Option<Aborter>);
 
 impl RowState {
+    /// Whether `instance` is in the row's active set.
+    fn holds(&self, instance: u64) -> bool {
+        (self.instance == instance && self.status.is_active())
+            || self
+                .others
+                .iter()
+                .flat_map(|others| others.iter())
+                .any(|(id, _)| *id == instance)
+    }
+
+    /// Removes the run token of `instance`, for the caller to cancel once
+    /// the row lock is released.
+    fn take_run_token(&mut self, instance: u64) -> Option<CancellationToken> {
+        let tokens = self.run_tokens.as_mut()?;
+        let at = tokens.iter().position(|(id, _)| *id == instance)?;
+        let (_, token) = tokens.swap_remove(at);
+        if tokens.is_empty() {
+            self.run_tokens = None;
+        }
+        Some(token)
+    }
+
     /// Removes `instance` from the hidden part of the active set.
     fn take_other(&mut self, instance: u64) -> Option<Hidden> {
         let others = self.others.as_mut()?;
@@ -263,6 +291,8 @@ pub(crate) struct Reset {
     pub(crate) replaced: bool,
     /// Its abort handle, to fire once the row lock is released.
     pub(crate) aborter: Option<Aborter>,
+    /// Its run's cancellation, to cancel once the row lock is released.
+    pub(crate) run_token: Option<CancellationToken>,
 }
 
 impl Row {
@@ -279,6 +309,7 @@ impl Row {
                 last_failure: None,
                 abort: None,
                 others: None,
+                run_tokens: None,
             }),
         }
     }
@@ -310,12 +341,14 @@ impl Row {
         let mut reset = Reset {
             replaced: false,
             aborter: None,
+            run_token: None,
         };
         if s.status.is_active() {
             let previous = (s.instance, s.abort.take());
             if replace {
                 reset.replaced = true;
                 reset.aborter = previous.1;
+                reset.run_token = s.take_run_token(previous.0);
             } else {
                 s.others.get_or_insert_with(Box::default).push(previous);
             }
@@ -419,16 +452,50 @@ impl Row {
     /// written only when the row still shows it.
     pub(crate) fn finish(&self, instance: u64, status: Status, ended_at: Instant) -> bool {
         let mut s = lock(&self.state);
-        if s.instance == instance && s.status.is_active() {
+        let accounted = if s.instance == instance && s.status.is_active() {
             if let Status::Failed { reason } = &status {
                 s.last_failure = Some(reason.as_str().into());
             }
             s.status = status;
             s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
             s.abort = None;
-            return true;
+            true
+        } else {
+            s.take_other(instance).is_some()
+        };
+        let token = s.take_run_token(instance);
+        drop(s);
+        if let Some(token) = token {
+            token.cancel();
         }
-        s.take_other(instance).is_some()
+        accounted
+    }
+
+    /// The cancellation of `instance`'s runs, made on first request: a child
+    /// of `root`, cancelled as well when the instance leaves the active set
+    /// (aborted, replaced, or ended). `None` once it has left.
+    pub(crate) fn run_token(
+        &self,
+        instance: u64,
+        root: &CancellationToken,
+    ) -> Option<CancellationToken> {
+        let mut s = lock(&self.state);
+        if !s.holds(instance) {
+            return None;
+        }
+        let tokens = s.run_tokens.get_or_insert_with(Box::default);
+        if let Some((_, token)) = tokens.iter().find(|(id, _)| *id == instance) {
+            return Some(token.clone());
+        }
+        let token = root.child_token();
+        tokens.push((instance, token.clone()));
+        Some(token)
+    }
+
+    /// Whether `instance` is still active under this row (not aborted,
+    /// replaced or ended).
+    pub(crate) fn holds(&self, instance: u64) -> bool {
+        lock(&self.state).holds(instance)
     }
 
     /// Aborts `instance` (or, with `None`, the instance the row shows) on the
@@ -450,7 +517,12 @@ impl Row {
             };
             handle
         };
+        let current = s.instance;
+        let token = s.take_run_token(instance.unwrap_or(current));
         drop(s);
+        if let Some(token) = token {
+            token.cancel();
+        }
         if let Some(handle) = handle {
             handle.fire();
         }
