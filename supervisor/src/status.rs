@@ -163,10 +163,27 @@ fn write_columns(
     (name_width, status_width): (usize, usize),
     [name, status, restarts, uptime, failure]: [&str; 5],
 ) -> fmt::Result {
-    write!(
-        f,
-        "{name:<name_width$} {status:<status_width$} {restarts:>8} {uptime:>10}  {failure}"
-    )
+    write_padded(f, name, name_width)?;
+    f.write_str(" ")?;
+    write_padded(f, status, status_width)?;
+    write!(f, " {restarts:>8} {uptime:>10}  {failure}")
+}
+
+/// Writes `cell`, then spaces up to `width` columns.
+///
+/// The padding is written out rather than asked of the formatter with
+/// `{:<width$}`: a runtime width above `u16::MAX` makes `fmt` panic, and a
+/// name may be longer than that.
+fn write_padded(f: &mut fmt::Formatter<'_>, cell: &str, width: usize) -> fmt::Result {
+    const SPACES: &str = "                                                                ";
+    f.write_str(cell)?;
+    let mut missing = width.saturating_sub(cell.chars().count());
+    while missing > 0 {
+        let n = missing.min(SPACES.len());
+        f.write_str(&SPACES[..n])?;
+        missing -= n;
+    }
+    Ok(())
 }
 
 /// Renders rows as a table: a header, then one line per row, the name and

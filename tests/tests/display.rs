@@ -226,3 +226,33 @@ async fn the_table_stays_aligned_with_long_names_and_statuses() {
     assert_table_aligned(&sup);
     let _ = sup.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A name is any non-empty text without whitespace, however long. Padding a
+/// cell through a runtime format width (`{:<width$}`) panics once the width
+/// passes `u16::MAX`, so a 70,000-byte name must render as a row and as a
+/// table, whole.
+#[tokio::test(start_paused = true)]
+async fn a_name_longer_than_u16_max_renders_whole() {
+    let long = "n".repeat(70_000);
+    let sup = start_empty();
+    spawn_idle(&sup, &long);
+    spawn_idle(&sup, "short");
+
+    let text = row(&sup, &long).to_string();
+    assert!(!text.contains('\n'), "one line");
+    assert_eq!(words(&text)[0], long, "the name, whole, comes first");
+    assert!(words(&text)[1].starts_with("running"), "then the status");
+
+    let table = sup.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two rows");
+    assert!(lines.iter().any(|line| words(line)[0] == long));
+    // The short name's row is padded to the long name's width.
+    let short = lines
+        .iter()
+        .find(|line| line.starts_with("short "))
+        .expect("the short row");
+    assert_eq!(status_column(short), long.len() + 1);
+    assert_eq!(status_column(lines[0]), long.len() + 1);
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+}
