@@ -19,7 +19,8 @@ const RESTART_FORMS: &str = "`restart = never` or `restart = backoff(MAX, \"BASE
 
 /// The arguments of one `#[supervised(...)]`, each one optional.
 pub(crate) struct ServiceAttr {
-    /// `name = "..."`, already checked to be non-empty without whitespace.
+    /// `name = "..."`, already checked to be non-empty, without whitespace or
+    /// control characters.
     pub(crate) name: Option<LitStr>,
     /// `restart = ...`.
     pub(crate) restart: Option<Restart>,
@@ -138,9 +139,11 @@ fn name_value<'a>(meta: &'a Meta, errors: &mut Errors, expected: &str) -> Option
     }
 }
 
-/// `name = "..."`: a non-empty string literal without whitespace.
+/// `name = "..."`: a non-empty string literal without whitespace or control
+/// characters.
 fn parse_name(meta: &Meta, errors: &mut Errors) -> Option<LitStr> {
-    const EXPECTED: &str = "`name = \"my-service\"` (a non-empty string without whitespace)";
+    const EXPECTED: &str =
+        "`name = \"my-service\"` (a non-empty string without whitespace or control characters)";
     let value = name_value(meta, errors, EXPECTED)?;
     let lit = string_literal(value, errors, || {
         format!("`name` must be a string literal: write {EXPECTED}")
@@ -161,6 +164,19 @@ fn parse_name(meta: &Meta, errors: &mut Errors) -> Option<LitStr> {
                  e.g. {:?}",
                 text,
                 text.split_whitespace().collect::<Vec<_>>().join("-")
+            ),
+        ));
+        None
+    } else if let Some(control) = text.chars().find(|c| c.is_control()) {
+        // Whitespace controls (`\n`, `\t`) were caught above; these are the
+        // others, such as ESC or NUL, which a terminal or log would act on.
+        let kept: String = text.chars().filter(|c| !c.is_control()).collect();
+        let example = if kept.is_empty() { "ticker" } else { &kept };
+        errors.push(syn::Error::new_spanned(
+            lit,
+            format!(
+                "the service name {text:?} contains the control character {control:?}: \
+                 use a name without whitespace or control characters, e.g. {example:?}"
             ),
         ));
         None
@@ -414,6 +430,19 @@ mod tests {
     fn bad_names() {
         assert!(parse_err(quote!(name = ""))[0].contains("empty"));
         assert!(parse_err(quote!(name = "a b"))[0].contains("whitespace"));
+        for name in ["a\u{1b}[31m", "nul\0", "bell\u{7}", "c1\u{9b}", "\u{7f}"] {
+            let errors = parse_err(quote!(name = #name));
+            assert_eq!(errors.len(), 1, "{name:?}: {errors:?}");
+            assert!(errors[0].contains("control character"), "{errors:?}");
+        }
+        // Only the control character is left out of the suggestion.
+        let errors = parse_err(quote!(name = "db\u{1b}-main"));
+        assert!(errors[0].contains(r#"e.g. "db-main""#), "{errors:?}");
+        // Other Unicode is fine.
+        assert_eq!(
+            parse_ok(quote!(name = "数据库-🚀")).name.unwrap().value(),
+            "数据库-🚀"
+        );
         assert!(parse_err(quote!(name = 5))[0].contains("string literal"));
         assert!(parse_err(quote!(name))[0].contains("needs a value"));
     }

@@ -52,7 +52,7 @@ use quote::ToTokens;
 /// In any order, each at most once:
 ///
 /// - `name = "..."`: the service's unique name, non-empty and without
-///   whitespace; by default the function's name.
+///   whitespace or control characters; by default the function's name.
 /// - `restart = never` (the default): run once.
 /// - `restart = backoff(MAX, "BASE")`: restart a failed run after BASE,
 ///   2·BASE, 4·BASE … (each capped at 60 s), at most MAX times in a row.

@@ -99,6 +99,7 @@ mod builder;
 mod context;
 mod error;
 mod jobs;
+mod name;
 mod panic;
 mod pool;
 mod service;

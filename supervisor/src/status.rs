@@ -1,8 +1,11 @@
 //! What the snapshot says about each service.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use unicode_width::UnicodeWidthStr;
 
 /// Where a service is in its life.
 ///
@@ -77,7 +80,10 @@ impl fmt::Display for Status {
 /// latest instance under a name.
 ///
 /// Its `Display` is one aligned row: name, status, restarts, uptime and the
-/// last failure, as in the table the supervisor prints.
+/// last failure, as in the table the supervisor prints. Control characters in
+/// the name and the failure text are shown as escapes (`\n`, `\u{1b}`), so a
+/// row is always one line, and columns are padded to terminal columns, so
+/// wide characters (CJK, emoji) keep them aligned.
 ///
 /// # Examples
 ///
@@ -115,17 +121,28 @@ pub struct ServiceSnapshot {
     pub last_failure: Option<String>,
 }
 
-/// The narrowest name and status columns; wider content widens them.
+/// The narrowest name and status columns, in terminal columns; wider content
+/// widens them.
 const NAME_WIDTH: usize = 20;
 const STATUS_WIDTH: usize = 18;
 
 impl ServiceSnapshot {
+    /// The name as the table shows it: control characters escaped.
+    fn name_cell(&self) -> Cow<'_, str> {
+        escape_controls(&self.name)
+    }
+
     /// The status column's text: a failure's reason goes to the last column.
     fn status_words(&self) -> String {
         match &self.status {
             Status::Failed { .. } => "failed".to_string(),
             other => other.to_string(),
         }
+    }
+
+    /// The terminal columns the name and status cells take in this row.
+    fn widths(&self) -> (usize, usize) {
+        (self.name_cell().width(), self.status_words().width())
     }
 
     fn write_row(&self, f: &mut fmt::Formatter<'_>, widths: (usize, usize)) -> fmt::Result {
@@ -138,11 +155,11 @@ impl ServiceSnapshot {
             f,
             widths,
             [
-                &self.name,
+                &self.name_cell(),
                 &self.status_words(),
                 &self.restarts.to_string(),
                 &format_uptime(self.uptime),
-                &one_line(failure),
+                &failure_cell(failure),
             ],
         )
     }
@@ -150,33 +167,49 @@ impl ServiceSnapshot {
 
 impl fmt::Display for ServiceSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let widths = (
-            NAME_WIDTH.max(self.name.chars().count()),
-            STATUS_WIDTH.max(self.status_words().chars().count()),
-        );
-        self.write_row(f, widths)
+        let (name, status) = self.widths();
+        self.write_row(f, (NAME_WIDTH.max(name), STATUS_WIDTH.max(status)))
     }
 }
 
+/// Writes one line of the table. The name and status cells are padded to
+/// the given widths (terminal columns); every cell is already free of
+/// control characters.
 fn write_columns(
     f: &mut fmt::Formatter<'_>,
     (name_width, status_width): (usize, usize),
     [name, status, restarts, uptime, failure]: [&str; 5],
 ) -> fmt::Result {
-    write!(
-        f,
-        "{name:<name_width$} {status:<status_width$} {restarts:>8} {uptime:>10}  {failure}"
-    )
+    write_padded(f, name, name_width)?;
+    f.write_str(" ")?;
+    write_padded(f, status, status_width)?;
+    write!(f, " {restarts:>8} {uptime:>10}  {failure}")
+}
+
+/// Writes `cell`, then spaces up to `width` terminal columns.
+///
+/// The padding is written out rather than asked of the formatter with
+/// `{:<width$}`: a runtime width above `u16::MAX` makes `fmt` panic, and a
+/// name may be longer than that. The formatter would also count chars, not
+/// columns.
+fn write_padded(f: &mut fmt::Formatter<'_>, cell: &str, width: usize) -> fmt::Result {
+    const SPACES: &str = "                                                                ";
+    f.write_str(cell)?;
+    let mut missing = width.saturating_sub(cell.width());
+    while missing > 0 {
+        let n = missing.min(SPACES.len());
+        f.write_str(&SPACES[..n])?;
+        missing -= n;
+    }
+    Ok(())
 }
 
 /// Renders rows as a table: a header, then one line per row, the name and
-/// status columns as wide as their widest cell.
+/// status columns as wide as their widest cell (in terminal columns).
 pub(crate) fn write_table(f: &mut fmt::Formatter<'_>, rows: &[ServiceSnapshot]) -> fmt::Result {
     let widths = rows.iter().fold((NAME_WIDTH, STATUS_WIDTH), |(n, s), row| {
-        (
-            n.max(row.name.chars().count()),
-            s.max(row.status_words().chars().count()),
-        )
+        let (name, status) = row.widths();
+        (n.max(name), s.max(status))
     });
     write_columns(
         f,
@@ -202,13 +235,47 @@ fn format_uptime(d: Duration) -> String {
     }
 }
 
-/// Keeps a multi-line reason on one row, and a long one short.
-fn one_line(text: &str) -> String {
+/// Shows the control characters of `text` as Rust escapes (`\n`, `\t`,
+/// `\u{1b}`), so that a cell is one line and no terminal sequence (colours,
+/// cursor moves, clearing the screen) gets through; all other characters,
+/// Unicode included, stay as they are. Borrows when there is nothing to escape.
+fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_shown(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Appends `c`, escaped if it is a control character.
+fn push_shown(out: &mut String, c: char) {
+    if c.is_control() {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
+}
+
+/// The last column: the failure's text escaped (see [`escape_controls`]),
+/// cut to at most 60 terminal columns, with `…` when something was left out.
+fn failure_cell(text: &str) -> String {
     const MAX: usize = 60;
-    let line = text.lines().next().unwrap_or("");
-    let mut out: String = line.chars().take(MAX).collect();
-    if line.chars().count() > MAX || text.lines().nth(1).is_some() {
-        out.push('…');
+    let mut out = String::new();
+    let mut width = 0;
+    let mut piece = String::new();
+    for c in text.chars() {
+        piece.clear();
+        push_shown(&mut piece, c);
+        let piece_width = piece.width();
+        if width + piece_width > MAX {
+            out.push('…');
+            break;
+        }
+        width += piece_width;
+        out.push_str(&piece);
     }
     out
 }
@@ -224,9 +291,115 @@ mod tests {
         assert_eq!(format_uptime(Duration::from_secs(3720)), "1h02m");
     }
 
+    /// A row as the supervisor would make it; tests outside the crate cannot
+    /// build one (`#[non_exhaustive]`), nor a supervisor with such names.
+    fn snapshot(name: &str, status: Status, last_failure: Option<&str>) -> ServiceSnapshot {
+        ServiceSnapshot {
+            name: name.into(),
+            status,
+            restarts: 0,
+            started_at: Instant::now(),
+            uptime: Duration::from_millis(1_500),
+            last_failure: last_failure.map(str::to_owned),
+        }
+    }
+
+    /// `write_table` as a `Display`.
+    struct Table<'a>(&'a [ServiceSnapshot]);
+
+    impl fmt::Display for Table<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_table(f, self.0)
+        }
+    }
+
+    /// The terminal column where `line`'s status cell starts. `name` is how
+    /// the name cell reads; it may hold spaces.
+    fn status_column(line: &str, name: &str) -> usize {
+        assert!(line.starts_with(name), "{line:?} starts with {name:?}");
+        let after = &line[name.len()..];
+        let padding = after.len() - after.trim_start_matches(' ').len();
+        line[..name.len() + padding].width()
+    }
+
     #[test]
     fn long_reasons_are_cut_to_one_line() {
-        assert_eq!(one_line("a\nb"), "a…");
-        assert_eq!(one_line(&"x".repeat(61)).chars().count(), 61);
+        assert_eq!(failure_cell(&"x".repeat(60)), "x".repeat(60));
+        assert_eq!(
+            failure_cell(&"x".repeat(61)),
+            format!("{}…", "x".repeat(60))
+        );
+        // Cut by columns, and never inside an escape.
+        assert_eq!(
+            failure_cell(&"数".repeat(31)),
+            format!("{}…", "数".repeat(30))
+        );
+        let cut = failure_cell(&format!("{}\n", "x".repeat(59)));
+        assert_eq!(cut, format!("{}…", "x".repeat(59)));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_nothing_else() {
+        assert_eq!(
+            escape_controls("a\nb\r\t\0\u{1b}[31mc\u{7f}\u{9b}"),
+            r"a\nb\r\t\u{0}\u{1b}[31mc\u{7f}\u{9b}"
+        );
+        assert!(matches!(
+            escape_controls("数据库-🚀-é"),
+            Cow::Borrowed("数据库-🚀-é")
+        ));
+        assert_eq!(failure_cell("one\ntwo"), r"one\ntwo");
+    }
+
+    #[test]
+    fn a_row_escapes_its_name_and_reason() {
+        let row = snapshot(
+            "evil\n\u{1b}[2Jname",
+            Status::Failed {
+                reason: "bad\r\n\u{1b}[31mred".into(),
+            },
+            Some("bad\r\n\u{1b}[31mred"),
+        );
+        let text = row.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.starts_with(r"evil\n\u{1b}[2Jname "), "{text:?}");
+        assert!(text.ends_with(r"bad\r\n\u{1b}[31mred"), "{text:?}");
+        assert_eq!(status_column(&text, r"evil\n\u{1b}[2Jname"), 21, "{text:?}");
+    }
+
+    #[test]
+    fn the_table_escapes_names_and_aligns_by_terminal_columns() {
+        let names = [
+            "plain",
+            "数据库",
+            "🚀launch",
+            "e\u{301}te\u{301}",
+            "nl\nname",
+            "\u{1b}[31mred-alert\u{1b}[0m",
+            "nul\0",
+            "a-name-of-twenty-six-chars",
+        ];
+        let rows: Vec<_> = names
+            .iter()
+            .map(|name| snapshot(name, Status::Running, Some("x\ny")))
+            .collect();
+        let table = Table(&rows).to_string();
+        assert!(
+            !table.replace('\n', "").chars().any(char::is_control),
+            "{table:?}"
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), names.len() + 1, "{table}");
+        // The widest name is the escaped `\u{1b}[31mred-alert\u{1b}[0m`: 28
+        // columns (its raw text has 20 chars, fewer than the ASCII name's 26).
+        assert_eq!(status_column(lines[0], "NAME"), 29, "{table}");
+        for (line, name) in lines[1..].iter().zip(names) {
+            let shown = escape_controls(name);
+            assert_eq!(status_column(line, &shown), 29, "{name:?}:\n{table}");
+            assert!(line.ends_with(r"x\ny"), "{line:?}");
+            // Its own row pads to 20 columns or the name's width.
+            let own = rows[names.iter().position(|n| *n == name).unwrap()].to_string();
+            assert_eq!(status_column(&own, &shown), 21.max(shown.width() + 1));
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! How the status reads: a `ServiceSnapshot` is one aligned row, the
 //! `Supervisor` a table with a header and one row per service.
 //!
-//! Names are ASCII here, so byte offsets are column offsets.
+//! Most names here are ASCII, so byte offsets are column offsets; the test
+//! of wide characters measures terminal columns with `unicode-width`.
 
 use std::time::Duration;
 
@@ -225,4 +226,140 @@ async fn the_table_stays_aligned_with_long_names_and_statuses() {
     );
     assert_table_aligned(&sup);
     let _ = sup.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A name is any non-empty text without whitespace, however long. Padding a
+/// cell through a runtime format width (`{:<width$}`) panics once the width
+/// passes `u16::MAX`, so a 70,000-byte name must render as a row and as a
+/// table, whole.
+#[tokio::test(start_paused = true)]
+async fn a_name_longer_than_u16_max_renders_whole() {
+    let long = "n".repeat(70_000);
+    let sup = start_empty();
+    spawn_idle(&sup, &long);
+    spawn_idle(&sup, "short");
+
+    let text = row(&sup, &long).to_string();
+    assert!(!text.contains('\n'), "one line");
+    assert_eq!(words(&text)[0], long, "the name, whole, comes first");
+    assert!(words(&text)[1].starts_with("running"), "then the status");
+
+    let table = sup.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two rows");
+    assert!(lines.iter().any(|line| words(line)[0] == long));
+    // The short name's row is padded to the long name's width.
+    let short = lines
+        .iter()
+        .find(|line| line.starts_with("short "))
+        .expect("the short row");
+    assert_eq!(status_column(short), long.len() + 1);
+    assert_eq!(status_column(lines[0]), long.len() + 1);
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Whether `text` holds a character that a terminal could act on (a line
+/// break, ESC, NUL, a C1 control such as CSI).
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// A failure reason is any text: its control characters are shown escaped
+/// (`\n`, `\u{1b}`), so a row stays one line and no escape sequence reaches
+/// the terminal.
+#[tokio::test(start_paused = true)]
+async fn control_characters_in_a_reason_are_shown_escaped() {
+    const REASON: &str = "line one\nline two \u{1b}[31mred\0";
+    const SHOWN: &str = r"line one\nline two \u{1b}[31mred\u{0}";
+    let sup = start_empty();
+    spawn_failing(&sup, "ctl-failed", RestartPolicy::Never, REASON);
+    spawn_failing(
+        &sup,
+        "ctl-restarting",
+        backoff(3, Duration::from_secs(3600)),
+        REASON,
+    );
+    spawn_idle(&sup, "ctl-running");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        row(&sup, "ctl-failed").status,
+        Status::Failed {
+            reason: REASON.into()
+        },
+        "the status keeps the reason as it was"
+    );
+
+    for name in ["ctl-failed", "ctl-restarting"] {
+        let text = row(&sup, name).to_string();
+        assert!(!has_control(&text), "nothing raw: {text:?}");
+        assert!(text.contains(SHOWN), "the reason, escaped: {text:?}");
+        assert!(text.starts_with(name), "{text:?}");
+    }
+    let table = sup.to_string();
+    assert!(
+        !has_control(&table.replace('\n', "")),
+        "nothing raw:\n{table}"
+    );
+    assert_eq!(
+        table.lines().count(),
+        4,
+        "a header and one line per row:\n{table}"
+    );
+    assert_eq!(table.matches(SHOWN).count(), 2, "{table}");
+    assert_table_aligned(&sup);
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Where each line's status cell starts, in terminal columns: after the
+/// name (which has no spaces) and its padding.
+fn status_display_column(line: &str) -> usize {
+    use unicode_width::UnicodeWidthStr;
+    let name_end = line.find(' ').expect("a column separator");
+    let status_at = name_end
+        + line[name_end..]
+            .find(|c| c != ' ')
+            .expect("a status column");
+    line[..status_at].width()
+}
+
+/// Names are measured in terminal columns: a CJK character or an emoji
+/// takes two, so counting chars would push their rows' later columns right.
+#[tokio::test(start_paused = true)]
+async fn wide_characters_in_names_keep_the_table_aligned() {
+    let sup = start_empty();
+    spawn_idle(&sup, "数据库");
+    spawn_idle(&sup, "ascii-name");
+    spawn_idle(&sup, "🚀-launcher");
+    spawn_failing(&sup, "缓存", RestartPolicy::Never, "连接被拒绝");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    check_columns(&sup);
+    // Twelve CJK characters are 24 columns: wider than the narrowest name
+    // column (20) in columns, though not in chars.
+    spawn_idle(&sup, "数据库连接池监控服务进程");
+    check_columns(&sup);
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
+    check_columns(&sup);
+
+    fn check_columns(sup: &Supervisor) {
+        let table = sup.to_string();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), sup.snapshot().len() + 1, "{table}");
+        let header = status_display_column(lines[0]);
+        for line in &lines {
+            assert_eq!(
+                status_display_column(line),
+                header,
+                "every status starts under STATUS:\n{table}"
+            );
+        }
+        for r in sup.snapshot() {
+            let text = r.to_string();
+            assert_eq!(words(&text)[0], &*r.name, "the name, as it is: {text:?}");
+            assert_eq!(
+                status_display_column(&text),
+                20.max(unicode_width::UnicodeWidthStr::width(&*r.name)) + 1,
+                "a row pads its name to 20 columns: {text:?}"
+            );
+        }
+    }
 }
