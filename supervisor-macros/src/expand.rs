@@ -12,16 +12,23 @@ use crate::valid::ServiceFn;
 /// signature the runtime stores, and the `ServiceSpec` submitted to the
 /// registry, inside an anonymous `const` so nothing leaks into the module.
 pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
-    let private = quote!(::supervisor::__private);
+    let private = quote!(::supervisor::__private::v1);
     let ident = &service.ident;
 
     let name = match &attr.name {
         Some(name) => name.clone(),
         None => LitStr::new(&ident.unraw().to_string(), ident.span()),
     };
-    let (backoff, max, base_nanos) = match attr.restart {
-        None | Some(Restart::Never) => (false, 0u32, 0u64),
-        Some(Restart::Backoff { max, base_nanos }) => (true, max, base_nanos),
+    // The policy as the runtime's own type, the duration already in
+    // nanoseconds: nothing is flattened here and rebuilt there.
+    let restart = match attr.restart {
+        None | Some(Restart::Never) => quote!(#private::RestartPolicy::Never),
+        Some(Restart::Backoff { max, base_nanos }) => quote! {
+            #private::RestartPolicy::Backoff {
+                max: #max,
+                base_delay: #private::Duration::from_nanos(#base_nanos),
+            }
+        },
     };
 
     // Without a parameter the function is called without the context, which
@@ -40,14 +47,14 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
     // method is called rather than the `into_result` helper so the error has
     // no extra note about the helper's bound.
     let into_result = quote_spanned! {service.output_span=>
-        ::supervisor::__private::IntoServiceResult::into_service_result(value)
+        ::supervisor::__private::v1::IntoServiceResult::into_service_result(value)
     };
 
     let (shim, entry) = if service.is_async {
         // Spanned on the function's name, so a future that is not `Send`
         // is blamed on the user's function rather than on the attribute.
         let boxed = quote_spanned! {ident.span()=>
-            ::supervisor::__private::box_future(async move {
+            ::supervisor::__private::v1::box_future(async move {
                 let value = #ident(#args).await;
                 #into_result
             })
@@ -89,18 +96,18 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
     quote! {
         const _: () = {
             #shim
-            #private::inventory::submit! {
-                #private::ServiceSpec::__new(
-                    #name,
-                    #backoff,
-                    #max,
-                    #base_nanos,
-                    #entry,
-                    ::core::file!(),
-                    ::core::line!(),
-                    ::core::column!(),
-                    ::core::module_path!(),
-                )
+            ::supervisor::__private::inventory::submit! {
+                #private::ServiceSpec {
+                    name: #name,
+                    restart: #restart,
+                    entry: #entry,
+                    location: #private::Location {
+                        file: ::core::file!(),
+                        line: ::core::line!(),
+                        column: ::core::column!(),
+                        module_path: ::core::module_path!(),
+                    },
+                }
             }
         };
     }
@@ -129,9 +136,12 @@ mod tests {
             ),
         );
         assert!(
-            out.contains("\"ticker\" , true , 3u32 , 1000000000u64"),
+            out.contains(
+                "restart : :: supervisor :: __private :: v1 :: RestartPolicy :: Backoff { max : 3u32 , base_delay : :: supervisor :: __private :: v1 :: Duration :: from_nanos (1000000000u64) , }"
+            ),
             "{out}"
         );
+        assert!(out.contains("name : \"ticker\""), "{out}");
         assert!(
             out.contains("Entry :: Async { takes_context : true"),
             "{out}"
@@ -150,7 +160,11 @@ mod tests {
                 }
             ),
         );
-        assert!(out.contains("\"crunch\" , false , 0u32 , 0u64"), "{out}");
+        assert!(out.contains("name : \"crunch\""), "{out}");
+        assert!(
+            out.contains("restart : :: supervisor :: __private :: v1 :: RestartPolicy :: Never"),
+            "{out}"
+        );
         assert!(
             out.contains("Entry :: Blocking { takes_context : false"),
             "{out}"

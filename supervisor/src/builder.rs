@@ -8,9 +8,12 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Duplicate, Error};
-use crate::service::{Instance, Work};
-use crate::supervisor::{Inner, Supervisor};
-use crate::{registry, ServiceSpec};
+use crate::runtime::lease::OnName;
+use crate::runtime::service::{Instance, Work};
+use crate::runtime::shared::Shared;
+use crate::runtime::stop;
+use crate::spec::{registry, ServiceSpec};
+use crate::supervisor::Supervisor;
 
 /// The shutdown timeout used unless [`Builder::shutdown_timeout`] says otherwise.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,22 +116,25 @@ impl Builder {
             .token
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
-        let inner = Inner::new(root, runtime, self.shutdown_timeout, self.handle_signals);
-        inner.runtime.spawn(Arc::clone(&inner).watch());
+        let shared = Shared::new(root, runtime, self.shutdown_timeout, self.handle_signals);
+        shared
+            .config
+            .runtime
+            .spawn(stop::watch(Arc::clone(&shared)));
         for spec in specs {
             let started = Instance::start(
-                &inner,
+                &shared,
                 Arc::from(spec.name()),
-                Work::from(spec.entry()),
+                Work::Declared(spec.entry()),
                 spec.restart(),
-                false,
+                OnName::Share,
             );
             if started.is_err() {
                 // The token was cancelled before we got here: start no more.
                 break;
             }
         }
-        Ok(Supervisor { inner })
+        Ok(Supervisor { shared })
     }
 }
 

@@ -46,6 +46,14 @@ pub enum Error {
     },
     /// The supervisor was started outside a tokio runtime.
     NoRuntime,
+    /// A task's name is not one the attribute would accept: empty, or with
+    /// whitespace or control characters. Nothing was started.
+    InvalidName {
+        /// The name as given.
+        name: Arc<str>,
+        /// What is wrong with it, e.g. "contains whitespace".
+        reason: &'static str,
+    },
     /// A task could not be spawned because the tokio runtime the supervisor
     /// was started in has shut down.
     RuntimeGone {
@@ -125,6 +133,11 @@ impl fmt::Display for Error {
             Error::ShuttingDown { name } => {
                 write!(f, "cannot start `{name}`: the supervisor is shutting down")
             }
+            Error::InvalidName { name, reason } => write!(
+                f,
+                "cannot start a task named {name:?}: the name {reason} (a name is non-empty, \
+                 without whitespace or control characters, as for `#[supervised(name = ...)]`)"
+            ),
             Error::RuntimeGone { name } => write!(
                 f,
                 "cannot start `{name}`: the tokio runtime this supervisor was started in \
@@ -188,6 +201,14 @@ pub enum BlockingError {
     Aborted,
     /// The supervisor's runtime went away before the job reported.
     SupervisorDropped,
+    /// The job's name is not one the attribute would accept (empty, or with
+    /// whitespace or control characters): it was never started.
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it, e.g. "contains whitespace".
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for BlockingError {
@@ -198,6 +219,11 @@ impl fmt::Display for BlockingError {
             BlockingError::SupervisorDropped => {
                 f.write_str("the supervisor went away before the job reported its result")
             }
+            BlockingError::InvalidName { name, reason } => write!(
+                f,
+                "the job was not started: its name {name:?} {reason} (a name is non-empty, \
+                 without whitespace or control characters)"
+            ),
         }
     }
 }

@@ -4,7 +4,6 @@
 /// Checks `name` against the attribute's rule: non-empty, no whitespace, no
 /// control characters. The `Err` is a short reason that reads after the
 /// name, e.g. "the name \"a b\" contains whitespace".
-#[allow(dead_code)] // wired into spawn by the next change
 pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         Err("is empty")

@@ -1,10 +1,21 @@
-//! Containing panics: a poll wrapper and the payload's message.
+//! Containing panics: a poll wrapper, the payload's message, and locks that
+//! outlive a panicking holder.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (no
+/// user code ever runs under the supervisor's locks, and every critical
+/// section is a few field writes).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Polls a boxed future, turning a panic during any poll into `Err(message)`.
 ///

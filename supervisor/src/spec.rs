@@ -138,6 +138,10 @@ pub enum Entry {
 /// One service declared with `#[supervised]`: constant data, registered at
 /// link time and listed by [`registry`](crate::registry).
 ///
+/// The attribute builds it as one constant through the hidden, versioned
+/// path `__private::v1`; its fields are not part of the public API, read it
+/// through the methods.
+///
 /// # Examples
 ///
 /// ```
@@ -152,45 +156,31 @@ pub enum Entry {
 /// assert!(spec.file().ends_with(".rs"));
 /// ```
 pub struct ServiceSpec {
-    name: &'static str,
-    max: u32,
-    base_nanos: u64,
-    backoff: bool,
-    entry: Entry,
-    file: &'static str,
-    line: u32,
-    column: u32,
-    module_path: &'static str,
+    #[doc(hidden)]
+    pub name: &'static str,
+    #[doc(hidden)]
+    pub restart: RestartPolicy,
+    #[doc(hidden)]
+    pub entry: Entry,
+    #[doc(hidden)]
+    pub location: Location,
+}
+
+/// Where a service was declared. Built by the generated code only.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Location {
+    /// `file!()`.
+    pub file: &'static str,
+    /// `line!()`.
+    pub line: u32,
+    /// `column!()`.
+    pub column: u32,
+    /// `module_path!()`.
+    pub module_path: &'static str,
 }
 
 impl ServiceSpec {
-    /// Used by the generated code only.
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    pub const fn __new(
-        name: &'static str,
-        backoff: bool,
-        max: u32,
-        base_nanos: u64,
-        entry: Entry,
-        file: &'static str,
-        line: u32,
-        column: u32,
-        module_path: &'static str,
-    ) -> Self {
-        ServiceSpec {
-            name,
-            max,
-            base_nanos,
-            backoff,
-            entry,
-            file,
-            line,
-            column,
-            module_path,
-        }
-    }
-
     /// The service's unique name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -198,14 +188,7 @@ impl ServiceSpec {
 
     /// The restart policy given by `restart = ...` (default `never`).
     pub fn restart(&self) -> RestartPolicy {
-        if self.backoff {
-            RestartPolicy::Backoff {
-                max: self.max,
-                base_delay: Duration::from_nanos(self.base_nanos),
-            }
-        } else {
-            RestartPolicy::Never
-        }
+        self.restart
     }
 
     /// Whether the service is a `blocking` fn run on its own OS thread.
@@ -224,27 +207,30 @@ impl ServiceSpec {
 
     /// The source file of the declaration.
     pub fn file(&self) -> &'static str {
-        self.file
+        self.location.file
     }
 
     /// The line of the declaration.
     pub fn line(&self) -> u32 {
-        self.line
+        self.location.line
     }
 
     /// The column of the declaration.
     pub fn column(&self) -> u32 {
-        self.column
+        self.location.column
     }
 
     /// The module the service was declared in.
     pub fn module_path(&self) -> &'static str {
-        self.module_path
+        self.location.module_path
     }
 
     /// `file:line:column` of the declaration.
     pub fn location(&self) -> String {
-        format!("{}:{}:{}", self.file, self.line, self.column)
+        let Location {
+            file, line, column, ..
+        } = self.location;
+        format!("{file}:{line}:{column}")
     }
 
     pub(crate) fn entry(&self) -> Entry {
@@ -285,46 +271,6 @@ inventory::collect!(ServiceSpec);
 /// ```
 pub fn registry() -> impl Iterator<Item = &'static ServiceSpec> {
     inventory::iter::<ServiceSpec>.into_iter()
-}
-
-/// Converts what a service function returns into the supervisor's result.
-///
-/// Implemented for `()` and for `Result<(), E>` with `E: Into<BoxError>`;
-/// the attribute checks the return type through it.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`#[supervised]` functions must return `()` or `Result<(), E>`, not `{Self}`",
-    label = "this return type is not accepted",
-    note = "accepted: no return type, `()`, or `Result<(), E>` where `E: Into<Box<dyn std::error::Error + Send + Sync>>` (e.g. `std::io::Result<()>`, `anyhow::Result<()>`, `Result<(), String>`)"
-)]
-pub trait IntoServiceResult {
-    /// Performs the conversion.
-    fn into_service_result(self) -> Result<(), BoxError>;
-}
-
-// `do_not_recommend` keeps rustc from listing these impls (and their nested
-// bounds) under a wrong return type: the user sees our one-line message.
-#[diagnostic::do_not_recommend]
-impl IntoServiceResult for () {
-    fn into_service_result(self) -> Result<(), BoxError> {
-        Ok(())
-    }
-}
-
-#[diagnostic::do_not_recommend]
-impl<E: Into<BoxError>> IntoServiceResult for Result<(), E> {
-    fn into_service_result(self) -> Result<(), BoxError> {
-        self.map_err(Into::into)
-    }
-}
-
-/// Boxes a service future, requiring it to be `Send`.
-#[doc(hidden)]
-pub fn box_future<F>(future: F) -> BoxFuture
-where
-    F: Future<Output = Result<(), BoxError>> + Send + 'static,
-{
-    Box::pin(future)
 }
 
 #[cfg(test)]

@@ -1,412 +1,23 @@
-//! The supervisor's shared state, its public handle, and shutdown.
+//! The public handle of a running supervisor.
 
 use std::fmt;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, ServiceFailure};
-use crate::jobs::{self, BlockingHandle, MAX_BLOCKING};
-use crate::service::{Instance, Work};
+use crate::builder::Builder;
+use crate::error::Error;
+use crate::name::check_name;
+use crate::runtime::jobs::{self, BlockingHandle};
+use crate::runtime::lease::{self, OnName};
+use crate::runtime::service::{Instance, Work};
+use crate::runtime::shared::Shared;
+use crate::runtime::stop;
 use crate::signal::Signals;
-use crate::table::{lock, AbortOutcome, Row, RowRef, Table};
-use crate::{Builder, Factory, RestartPolicy, ServiceSnapshot, Status};
-
-/// State shared by the handle, every instance task and the shutdown watcher.
-pub(crate) struct Inner {
-    /// The supervisor's token: cancelling it starts the shutdown, and every
-    /// `Context` watches it.
-    pub(crate) root: CancellationToken,
-    /// Cancelled when the shutdown timeout elapses or a second signal arrives:
-    /// whatever is still running ends `Aborted`.
-    pub(crate) kill: CancellationToken,
-    forced: AtomicBool,
-    /// Set once shutdown has begun (see [`Inner::is_stopping`]).
-    stopping: AtomicBool,
-    /// Instances that are Queued, Running or Restarting.
-    active: AtomicUsize,
-    idle: Notify,
-    table: Mutex<Table>,
-    next_id: AtomicU64,
-    pub(crate) runtime: Handle,
-    shutdown_timeout: Duration,
-    pub(crate) handle_signals: bool,
-    /// The timeout of this shutdown: the first `shutdown(timeout)` call's, or
-    /// the builder's when a token started it (first writer wins).
-    timeout: OnceLock<Duration>,
-    /// Wall-clock moment the shutdown began (first observer wins).
-    shutdown_began: OnceLock<Instant>,
-    /// Whether some future is driving the shutdown right now (see
-    /// [`Inner::settle`]).
-    driving: AtomicBool,
-    /// Set when the task that watches the token was dropped before the
-    /// shutdown finished: the runtime the supervisor was started in is gone.
-    runtime_gone: AtomicBool,
-    result: OnceLock<Result<(), Error>>,
-    /// Notified when the result is published, and when a driver gives up.
-    finished: Notify,
-    /// Names aborted at the shutdown deadline.
-    killed: Mutex<Vec<Arc<str>>>,
-    active_gauge: metrics::Gauge,
-    /// Slots for `spawn_blocking` closures.
-    pub(crate) slots: Arc<Semaphore>,
-}
-
-impl Inner {
-    pub(crate) fn new(
-        root: CancellationToken,
-        runtime: Handle,
-        shutdown_timeout: Duration,
-        handle_signals: bool,
-    ) -> Arc<Self> {
-        Arc::new(Inner {
-            root,
-            kill: CancellationToken::new(),
-            forced: AtomicBool::new(false),
-            stopping: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
-            idle: Notify::new(),
-            table: Mutex::new(Table::default()),
-            next_id: AtomicU64::new(1),
-            runtime,
-            shutdown_timeout,
-            handle_signals,
-            timeout: OnceLock::new(),
-            shutdown_began: OnceLock::new(),
-            driving: AtomicBool::new(false),
-            runtime_gone: AtomicBool::new(false),
-            result: OnceLock::new(),
-            finished: Notify::new(),
-            killed: Mutex::new(Vec::new()),
-            active_gauge: metrics::gauge!("supervisor.active"),
-            slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
-        })
-    }
-
-    /// Whether shutdown has been requested (through any token).
-    ///
-    /// The flag is set before our own cancellations, so during a shutdown we
-    /// started, the many completions that ask this never touch the token's
-    /// mutex; a cancellation from outside is still seen through the token.
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire) || self.root.is_cancelled()
-    }
-
-    /// Marks the shutdown as begun, under the table lock: a registration
-    /// either sees the flag or is counted active before the shutdown looks.
-    fn mark_stopping(&self) {
-        let _table = lock(&self.table);
-        self.stopping.store(true, Ordering::Release);
-    }
-
-    /// Marks the shutdown as begun, then cancels the supervisor's token.
-    fn stop(&self) {
-        self.mark_stopping();
-        self.root.cancel();
-    }
-
-    /// Whether a second signal (rather than the timeout) forced the aborts.
-    pub(crate) fn forced(&self) -> bool {
-        self.forced.load(Ordering::Acquire)
-    }
-
-    /// Claims a row for a new instance and counts it active.
-    ///
-    /// With `replace`, an active instance under the same name is aborted;
-    /// otherwise the new instance simply becomes the row's latest.
-    pub(crate) fn register(
-        &self,
-        name: &Arc<str>,
-        status: Status,
-        replace: bool,
-    ) -> Result<(RowRef, u64), Error> {
-        let now = Instant::now();
-        let mut table = lock(&self.table);
-        // The flag only, not the token (whose mutex every registration would
-        // take): a cancellation from outside sets the flag as soon as the
-        // watcher sees it, and the watcher counts what registered before.
-        if self.stopping.load(Ordering::Acquire) {
-            return Err(Error::ShuttingDown {
-                name: Arc::clone(name),
-            });
-        }
-        if self.runtime_gone.load(Ordering::Acquire) {
-            return Err(Error::RuntimeGone {
-                name: Arc::clone(name),
-            });
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut fresh = false;
-        let row = table.row_for(name, || {
-            fresh = true;
-            Row::new(Arc::clone(name), id, status.clone(), now)
-        });
-        let reset = (!fresh).then(|| row.reset(id, status, now, replace));
-        self.active.fetch_add(1, Ordering::AcqRel);
-        drop(table);
-        self.active_gauge.increment(1.0);
-        if let Some(reset) = reset {
-            if reset.replaced {
-                tracing::info!(service = %name, "replaced: aborting the previous instance");
-                self.instance_ended();
-            }
-            if let Some(token) = reset.run_token {
-                token.cancel();
-            }
-            if let Some(aborter) = reset.aborter {
-                aborter.fire();
-            }
-        }
-        Ok((row, id))
-    }
-
-    /// One instance reached its end (whatever the row says).
-    pub(crate) fn instance_ended(&self) {
-        self.active_gauge.decrement(1.0);
-        if self.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
-    }
-
-    pub(crate) fn active_count(&self) -> usize {
-        self.active.load(Ordering::Acquire)
-    }
-
-    pub(crate) async fn wait_idle(&self) {
-        loop {
-            let mut notified = pin!(self.idle.notified());
-            notified.as_mut().enable();
-            if self.active_count() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// The moment a run that ends now should be said to have ended: for a run
-    /// stopped by shutdown, the moment shutdown began.
-    pub(crate) fn end_time(&self) -> Instant {
-        let now = Instant::now();
-        if self.is_stopping() {
-            (*self.shutdown_began.get_or_init(|| now)).min(now)
-        } else {
-            now
-        }
-    }
-
-    pub(crate) fn row(&self, name: &str) -> Option<RowRef> {
-        lock(&self.table).get(name)
-    }
-
-    /// Aborts the current instance under `name` on request.
-    pub(crate) fn abort(&self, name: &str) -> bool {
-        match self.row(name) {
-            Some(row) => self.abort_row(&row, None),
-            None => false,
-        }
-    }
-
-    /// Aborts an instance of `row` on request (see [`Row::abort`]) and leaves
-    /// the active count for it at once.
-    pub(crate) fn abort_row(&self, row: &Row, instance: Option<u64>) -> bool {
-        let aborted = row.abort(instance, Instant::now()) == AbortOutcome::Aborted;
-        if aborted {
-            tracing::info!(service = %row.name, "aborted on request");
-            self.instance_ended();
-        }
-        aborted
-    }
-
-    pub(crate) fn snapshot(&self) -> Vec<ServiceSnapshot> {
-        let now = Instant::now();
-        let table = lock(&self.table);
-        let mut rows = Vec::with_capacity(table.len());
-        rows.extend(table.rows().map(|row| row.snapshot(now)));
-        rows
-    }
-
-    /// Second signal: abort everything now.
-    pub(crate) fn force(&self) {
-        self.forced.store(true, Ordering::Release);
-        self.stop();
-        self.kill.cancel();
-    }
-
-    /// The kill scan, once, after `kill` is cancelled: aborts the task of every
-    /// row still active. Instances registered after the scan see `kill` in
-    /// [`Row::attach`]; jobs sharing a name watch `kill` themselves.
-    fn abort_remaining(&self) {
-        let mut aborters = Vec::new();
-        {
-            let table = lock(&self.table);
-            for row in table.rows() {
-                row.take_active_aborters(&mut aborters);
-            }
-        }
-        for aborter in aborters {
-            aborter.fire();
-        }
-    }
-
-    /// Notes an instance or job aborted at the shutdown deadline. Kept as an
-    /// event, not read off the rows: a row shows only the latest job under a
-    /// name, and an earlier one that was stuck must still be reported.
-    pub(crate) fn record_kill(&self, name: &Arc<str>) {
-        lock(&self.killed).push(Arc::clone(name));
-    }
-
-    /// What `shutdown` returns: every row whose service failed, then every
-    /// name aborted at the deadline (each name once).
-    fn outcome(&self) -> Result<(), Error> {
-        let forced = self.forced();
-        let mut failures: Vec<ServiceFailure> = {
-            let table = lock(&self.table);
-            table
-                .rows()
-                .filter_map(|row| {
-                    row.failed().map(|status| ServiceFailure {
-                        name: Arc::clone(&row.name),
-                        status,
-                        forced: false,
-                    })
-                })
-                .collect()
-        };
-        let mut killed = std::mem::take(&mut *lock(&self.killed));
-        killed.sort_unstable();
-        killed.dedup();
-        failures.extend(killed.into_iter().map(|name| ServiceFailure {
-            name,
-            status: Status::Aborted,
-            forced,
-        }));
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Services { failures })
-        }
-    }
-
-    /// Runs for the supervisor's whole life, on its runtime: waits for its
-    /// token, then sees the shutdown through (see [`Inner::settle`]).
-    ///
-    /// If the runtime drops this task before the shutdown finished, the
-    /// supervisor is marked as having lost its runtime: `spawn` then refuses,
-    /// and a `shutdown` called from another runtime drives the rest itself.
-    pub(crate) async fn watch(self: Arc<Self>) {
-        let _guard = WatcherGuard(Arc::clone(&self));
-        self.root.cancelled().await;
-        // The result is for the callers of `shutdown`; `settle` publishes it.
-        let _ = self.settle().await;
-    }
-
-    /// Begins the shutdown with `timeout` (unless one has begun already),
-    /// and returns its result.
-    async fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
-        // Set before the token is cancelled: the watcher, woken by the token,
-        // then reads this call's timeout, not the builder's.
-        let _ = self.timeout.get_or_init(|| timeout);
-        self.stop();
-        self.settle().await
-    }
-
-    /// Waits for the shutdown's result; drives the shutdown itself when no
-    /// one else is. Whoever calls this first drives; the others wait. A
-    /// driver whose future is dropped half-way (its runtime went away, or a
-    /// caller gave up waiting) hands over to the next one: so `shutdown`
-    /// returns within its timeout whatever happened to the runtime the
-    /// supervisor was started in.
-    async fn settle(&self) -> Result<(), Error> {
-        loop {
-            let mut notified = pin!(self.finished.notified());
-            notified.as_mut().enable();
-            if let Some(result) = self.result.get() {
-                return result.clone();
-            }
-            if !self.driving.swap(true, Ordering::AcqRel) {
-                let mut driver = Driver {
-                    inner: self,
-                    done: false,
-                };
-                let result = self.drive().await;
-                driver.done = true;
-                let result = self.result.get_or_init(|| result).clone();
-                self.finished.notify_waiters();
-                return result;
-            }
-            notified.await;
-        }
-    }
-
-    /// The shutdown itself: wait for every instance to end, up to the
-    /// timeout; then abort what is left, wait for it to go, and collect the
-    /// result.
-    async fn drive(&self) -> Result<(), Error> {
-        self.mark_stopping();
-        let timeout = *self.timeout.get_or_init(|| self.shutdown_timeout);
-        self.shutdown_began.get_or_init(Instant::now);
-        tracing::info!(
-            active = self.active_count(),
-            timeout = ?timeout,
-            "shutdown: cancelling every service"
-        );
-        tokio::select! {
-            () = self.wait_idle() => {}
-            () = tokio::time::sleep(timeout) => {
-                tracing::warn!(
-                    still_running = self.active_count(),
-                    "shutdown timeout elapsed: aborting what is still running"
-                );
-                self.kill.cancel();
-            }
-            () = self.kill.cancelled() => {}
-        }
-        if self.kill.is_cancelled() {
-            self.abort_remaining();
-        }
-        // Every instance still active has been aborted; its task ends (and
-        // reports) as soon as the runtime drops it.
-        self.wait_idle().await;
-        let result = self.outcome();
-        match &result {
-            Ok(()) => tracing::info!("shutdown complete"),
-            Err(err) => tracing::error!("shutdown complete: {err}"),
-        }
-        result
-    }
-}
-
-/// Frees the driver's seat when a driving future is dropped before the end,
-/// and wakes the waiters so that one of them takes over.
-struct Driver<'a> {
-    inner: &'a Inner,
-    done: bool,
-}
-
-impl Drop for Driver<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.inner.driving.store(false, Ordering::Release);
-            self.inner.finished.notify_waiters();
-        }
-    }
-}
-
-/// Owned by the watcher task: dropped unfinished, the runtime is gone.
-struct WatcherGuard(Arc<Inner>);
-
-impl Drop for WatcherGuard {
-    fn drop(&mut self) {
-        if self.0.result.get().is_none() {
-            self.0.runtime_gone.store(true, Ordering::Release);
-        }
-    }
-}
+use crate::status::ServiceSnapshot;
+use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 
 /// A running supervisor: the handle to its services' status and to its
 /// shutdown.
@@ -437,7 +48,7 @@ impl Drop for WatcherGuard {
 /// ```
 #[derive(Clone)]
 pub struct Supervisor {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Supervisor {
@@ -450,12 +61,12 @@ impl Supervisor {
     ///
     /// Linear in the number of names; holds no lock across user code.
     pub fn snapshot(&self) -> Vec<ServiceSnapshot> {
-        self.inner.snapshot()
+        self.shared.snapshot()
     }
 
     /// How many services are `Queued`, `Running` or `Restarting`.
     pub fn active_count(&self) -> usize {
-        self.inner.active_count()
+        self.shared.active.get()
     }
 
     /// Completes when no service is active any more.
@@ -464,7 +75,7 @@ impl Supervisor {
     ///
     /// Cancel safe.
     pub async fn wait(&self) {
-        self.inner.wait_idle().await;
+        self.shared.active.idle().await;
     }
 
     /// Shuts down: every `Context` is cancelled at once, services without one
@@ -497,7 +108,7 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
-        self.inner.shutdown(timeout).await
+        stop::shutdown(&self.shared, Some(timeout)).await
     }
 
     /// Waits for SIGINT/SIGTERM (when the builder handles signals), the
@@ -518,7 +129,7 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(&self) -> Result<(), Error> {
-        let mut signals = if self.inner.handle_signals {
+        let mut signals = if self.shared.config.handle_signals {
             Signals::install()
         } else {
             None
@@ -527,17 +138,17 @@ impl Supervisor {
             () = Signals::recv(&mut signals) => {
                 tracing::info!("signal received: shutting down");
             }
-            () = self.inner.root.cancelled() => {}
+            () = self.shared.root().cancelled() => {}
             () = self.wait() => {
                 tracing::info!("no service is active any more: shutting down");
             }
         }
-        let mut shutdown = pin!(self.shutdown(self.inner.shutdown_timeout));
+        let mut shutdown = pin!(stop::shutdown(&self.shared, None));
         tokio::select! {
             result = &mut shutdown => result,
             () = Signals::recv(&mut signals) => {
                 tracing::warn!("second signal: aborting every service now");
-                self.inner.force();
+                stop::force(&self.shared);
                 shutdown.await
             }
         }
@@ -546,7 +157,7 @@ impl Supervisor {
     /// The supervisor's token: cancelling it starts the shutdown (with the
     /// builder's timeout). Every `Context` watches it.
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.inner.root.clone()
+        self.shared.root().clone()
     }
 
     /// Aborts what runs under `name` (the latest instance or job): it ends
@@ -571,7 +182,10 @@ impl Supervisor {
     /// # Ok(()) }
     /// ```
     pub fn abort(&self, name: &str) -> bool {
-        self.inner.abort(name)
+        match self.shared.row(name) {
+            Some(row) => lease::abort(&self.shared, &row, None),
+            None => false,
+        }
     }
 
     /// Starts an imperative task under the same supervision as declared
@@ -610,19 +224,23 @@ impl Supervisor {
             restart,
             factory,
         } = task;
+        check_name(&name).map_err(|reason| Error::InvalidName {
+            name: Arc::clone(&name),
+            reason,
+        })?;
         let started = Instance::start(
-            &self.inner,
+            &self.shared,
             Arc::clone(&name),
-            Work::Factory(factory),
+            Work::Task(factory),
             restart,
-            true,
+            OnName::Replace,
         )?;
-        Ok(TaskHandle {
+        Ok(TaskHandle::new(
             name,
-            inner: Arc::clone(&self.inner),
-            row: started.row,
-            id: started.id,
-        })
+            Arc::clone(&self.shared),
+            started.row,
+            started.id,
+        ))
     }
 
     /// Runs a CPU-bound closure on the supervisor's own worker threads, at
@@ -655,7 +273,7 @@ impl Supervisor {
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        jobs::spawn_blocking(&self.inner, &self.inner.slots, name.into(), f)
+        jobs::spawn_blocking(&self.shared, name.into(), f)
     }
 
     /// Runs an async job with a typed result, under the same snapshot and
@@ -679,40 +297,8 @@ impl Supervisor {
         F: FnOnce(crate::Context) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = R> + Send + 'static,
     {
-        jobs::spawn_oneshot(&self.inner, name.into(), f)
+        jobs::spawn_oneshot(&self.shared, name.into(), f)
     }
-}
-
-/// Hands blocking work to a supervisor without naming its type: library code
-/// takes `&dyn BlockingSpawner`.
-///
-/// # Examples
-///
-/// ```
-/// use supervisor::BlockingSpawner;
-///
-/// fn checksum(spawner: &dyn BlockingSpawner, data: Vec<u8>) -> supervisor::BlockingHandle<()> {
-///     spawner.spawn_blocking_named(
-///         "checksum".into(),
-///         Box::new(move || {
-///             let _sum: u64 = data.iter().map(|&b| u64::from(b)).sum();
-///         }),
-///     )
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
-/// checksum(&sup, vec![1, 2, 3]).join().await?;
-/// # Ok(()) }
-/// ```
-pub trait BlockingSpawner: Send + Sync {
-    /// Runs `f` like [`Supervisor::spawn_blocking`].
-    fn spawn_blocking_named(
-        &self,
-        name: Arc<str>,
-        f: Box<dyn FnOnce() + Send>,
-    ) -> BlockingHandle<()>;
 }
 
 impl BlockingSpawner for Supervisor {
@@ -725,128 +311,11 @@ impl BlockingSpawner for Supervisor {
     }
 }
 
-/// An imperative task for [`Supervisor::spawn`]: a name, a restart policy,
-/// and a factory called once per (re)start.
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use supervisor::{BoxError, Context, RestartPolicy, TaskDescriptor};
-///
-/// // With the convenience constructor:
-/// let task = TaskDescriptor::new("watcher", RestartPolicy::Never, |ctx: Context| async move {
-///     ctx.cancelled().await;
-///     Ok::<(), std::io::Error>(())
-/// });
-///
-/// // Or field by field:
-/// let task = TaskDescriptor {
-///     name: "watcher".into(),
-///     restart: RestartPolicy::Never,
-///     factory: Arc::new(|ctx: Context| Box::pin(async move {
-///         ctx.cancelled().await;
-///         Ok::<(), BoxError>(())
-///     })),
-/// };
-/// # let _ = task;
-/// ```
-#[derive(Clone)]
-pub struct TaskDescriptor {
-    /// The task's name (a running task with the same name is replaced).
-    pub name: Arc<str>,
-    /// What happens when it fails.
-    pub restart: RestartPolicy,
-    /// Builds one run's future.
-    pub factory: Factory,
-}
-
-impl TaskDescriptor {
-    /// A descriptor from any `Fn(Context) -> impl Future<Output = Result<(), E>>`.
-    pub fn new<F, Fut, E>(name: impl Into<Arc<str>>, restart: RestartPolicy, f: F) -> Self
-    where
-        F: Fn(crate::Context) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<crate::BoxError> + 'static,
-    {
-        // The user's future is created inside the boxed block rather than
-        // captured into it: an awaited upvar would be stored twice.
-        let f = Arc::new(f);
-        TaskDescriptor {
-            name: name.into(),
-            restart,
-            factory: Arc::new(move |ctx| {
-                let f = Arc::clone(&f);
-                Box::pin(async move { f(ctx).await.map_err(Into::into) })
-            }),
-        }
-    }
-}
-
-impl fmt::Debug for TaskDescriptor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskDescriptor")
-            .field("name", &self.name)
-            .field("restart", &self.restart)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The handle of one instance started by [`Supervisor::spawn`].
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), supervisor::Error> {
-/// use supervisor::{RestartPolicy, TaskDescriptor};
-///
-/// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
-/// let task = || TaskDescriptor::new("worker", RestartPolicy::Never, |ctx| async move {
-///     ctx.cancelled().await;
-///     Ok::<(), std::io::Error>(())
-/// });
-/// let first = sup.spawn(task())?;
-/// let second = sup.spawn(task())?; // replaces the first
-/// assert!(!first.abort(), "the first instance has already been replaced");
-/// assert!(second.abort());
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct TaskHandle {
-    name: Arc<str>,
-    inner: Arc<Inner>,
-    row: RowRef,
-    id: u64,
-}
-
-impl TaskHandle {
-    /// The task's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Aborts this instance (never a later one under the same name): it ends
-    /// `Aborted` and is not restarted. `false` when it had already ended.
-    pub fn abort(&self) -> bool {
-        self.inner.abort_row(&self.row, Some(self.id))
-    }
-}
-
-impl fmt::Debug for TaskHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskHandle")
-            .field("name", &self.name)
-            .field("instance", &self.id)
-            .finish()
-    }
-}
-
 impl fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Supervisor")
             .field("active", &self.active_count())
-            .field("stopping", &self.inner.is_stopping())
+            .field("stopping", &self.shared.is_stopping())
             .finish_non_exhaustive()
     }
 }

@@ -372,3 +372,42 @@ async fn on_a_paused_clock_shutdown_waits_for_running_blocking_work() {
     assert_eq!(status(&sup, "hd-slow-cleanup"), Status::Stopped, "{sup}");
     assert_eq!(job.join().await, Ok(7), "{sup}");
 }
+
+// ---------------------------------------------------- names the table cannot show
+
+/// `spawn` and the jobs refuse what the attribute refuses, saying why.
+#[tokio::test]
+async fn run_time_names_follow_the_attributes_rule() {
+    let sup = start_empty();
+    for (name, why) in [
+        ("", "is empty"),
+        ("two words", "contains whitespace"),
+        ("line\nbreak", "contains whitespace"),
+        ("nul\0byte", "a control character"),
+        ("red\u{1b}[31m", "a control character"),
+    ] {
+        match sup.spawn(idle_task(name)) {
+            Err(err @ Error::InvalidName { .. }) => {
+                let text = err.to_string();
+                assert!(text.contains(why), "{name:?}: {text}");
+                assert!(text.contains(&format!("{name:?}")), "names it: {text}");
+            }
+            other => panic!("{name:?} was accepted: {other:?}"),
+        }
+        let job = sup.spawn_blocking(name, || ());
+        match job.join().await {
+            Err(err @ BlockingError::InvalidName { .. }) => {
+                assert!(err.to_string().contains(why), "{name:?}: {err}")
+            }
+            other => panic!("the job {name:?} was accepted: {other:?}"),
+        }
+        let job = sup.spawn_oneshot(name, |_ctx| async {});
+        assert!(
+            matches!(job.join().await, Err(BlockingError::InvalidName { .. })),
+            "{name:?}"
+        );
+    }
+    assert!(sup.snapshot().is_empty(), "nothing got a row\n{sup}");
+    spawn_idle(&sup, "数据库-primary");
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}

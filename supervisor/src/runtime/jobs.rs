@@ -8,19 +8,21 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use crate::blocking::{run_timed, ClockHold};
+use super::blocking::{run_timed, ClockHold};
+use super::context::Context;
+use super::lease::{self, Lease, OnName};
+use super::pool;
+use super::row::{Aborter, InstanceId};
+use super::shared::Shared;
+use super::table::RowRef;
+use crate::error::{BlockingError, Error};
+use crate::name::check_name;
 use crate::panic::{catch, CatchUnwind};
-use crate::supervisor::Inner;
-use crate::table::{Aborter, RowRef};
-use crate::{pool, spawn_named, BlockingError, Context, Error, Status};
-
-/// How many `spawn_blocking` closures one supervisor runs at once.
-pub const MAX_BLOCKING: usize = 8;
+use crate::status::Status;
 
 type JobResult<R> = Result<R, BlockingError>;
 
@@ -50,9 +52,9 @@ pub struct BlockingHandle<R> {
 /// Where a started job lives, to abort it.
 #[derive(Clone)]
 struct JobRef {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
     row: RowRef,
-    id: u64,
+    id: InstanceId,
     aborter: Aborter,
 }
 
@@ -111,7 +113,7 @@ impl<R> BlockingHandle<R> {
     /// it really returns.
     pub fn abort(&self) {
         if let Some(job) = &self.job {
-            job.inner.abort_row(&job.row, Some(job.id));
+            lease::abort(&job.shared, &job.row, Some(job.id));
             // Also when the row had already let it go: the flag makes its
             // `join` say `Aborted`, and aborting an ended task is harmless.
             job.aborter.fire();
@@ -128,51 +130,49 @@ impl<R> fmt::Debug for BlockingHandle<R> {
     }
 }
 
-/// The job's side: its row, and the sender of its result. Dropping it
+/// The job's side: its lease, and the sender of its result. Dropping it
 /// unfinished (the task was aborted, or the runtime went away) still reports.
 struct Job<R> {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
     row: RowRef,
-    id: u64,
+    id: InstanceId,
+    /// `Some` until the job ends.
+    lease: Option<Lease>,
     tx: Option<oneshot::Sender<JobResult<R>>>,
     requested: Arc<AtomicBool>,
 }
 
 impl<R> Job<R> {
-    fn end(&mut self, status: Status, killed: bool, result: JobResult<R>) {
+    /// Ends the job's lease with `status` (giving the active count back
+    /// before the result can be observed, so a caller of `join` never sees
+    /// its job still counted), then sends `result` to the handle.
+    fn end(&mut self, status: Status, result: JobResult<R>) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let name = &self.row.name;
         match &status {
-            Status::Failed { reason } => {
-                self.row.metrics().failures.increment(1);
-                tracing::error!(service = %self.row.name, %reason, "job failed");
+            Status::Failed { reason } => tracing::error!(service = %name, %reason, "job failed"),
+            Status::Aborted if self.shared.shutdown.kill.is_cancelled() => {
+                tracing::warn!(service = %name, "job aborted at the shutdown deadline")
             }
-            Status::Aborted if killed => {
-                tracing::warn!(service = %self.row.name, "job aborted at the shutdown deadline")
-            }
-            Status::Aborted => tracing::info!(service = %self.row.name, "job aborted"),
-            _ => tracing::info!(service = %self.row.name, "job ended: {status}"),
+            Status::Aborted => tracing::info!(service = %name, "job aborted"),
+            _ => tracing::info!(service = %name, "job ended: {status}"),
         }
-        let accounted = self.row.finish(self.id, status, self.inner.end_time());
-        if accounted && killed {
-            self.inner.record_kill(&self.row.name);
-        }
+        lease.end(status);
         if let Some(tx) = self.tx.take() {
-            // Leave the active count before the result can be observed, so a
-            // caller of `join` never sees its job still counted.
-            if accounted {
-                self.inner.instance_ended();
-            }
             let _ = tx.send(result);
         }
     }
 
     /// The job returned `value`: `Completed`, or `Stopped` during shutdown.
     fn returned(&mut self, value: R) {
-        let status = if self.inner.is_stopping() {
+        let status = if self.shared.is_stopping() {
             Status::Stopped
         } else {
             Status::Completed
         };
-        self.end(status, false, Ok(value));
+        self.end(status, Ok(value));
     }
 
     fn panicked(&mut self, message: String) {
@@ -180,7 +180,6 @@ impl<R> Job<R> {
             Status::Failed {
                 reason: message.clone(),
             },
-            false,
             Err(BlockingError::Panicked { message }),
         );
     }
@@ -188,15 +187,15 @@ impl<R> Job<R> {
     /// Waits for the job's value (or panic message) and reports it; or, at
     /// the shutdown deadline, reports the job aborted.
     async fn settle(mut self, run: impl Future<Output = Result<R, String>>) {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
         tokio::select! {
             biased;
             result = run => match result {
                 Ok(value) => self.returned(value),
                 Err(message) => self.panicked(message),
             },
-            () = inner.kill.cancelled() => {
-                self.end(Status::Aborted, true, Err(BlockingError::Aborted));
+            () = shared.shutdown.kill.cancelled() => {
+                self.end(Status::Aborted, Err(BlockingError::Aborted));
             }
         }
     }
@@ -204,24 +203,24 @@ impl<R> Job<R> {
 
 impl<R> Drop for Job<R> {
     fn drop(&mut self) {
-        if self.tx.is_some() {
+        if self.lease.is_some() {
             // Aborted by the kill scan (the shutdown deadline), on request, or
             // dropped with the runtime.
-            let killed = self.inner.kill.is_cancelled();
+            let killed = self.shared.shutdown.kill.is_cancelled();
             let error = if killed || self.requested.load(Ordering::Acquire) {
                 BlockingError::Aborted
             } else {
                 BlockingError::SupervisorDropped
             };
-            self.end(Status::Aborted, killed, Err(error));
+            self.end(Status::Aborted, Err(error));
         }
     }
 }
 
-/// Registers a job and spawns its task; a handle that reports `Aborted` when
-/// shutdown has begun.
+/// Registers a job and spawns its task; a handle that reports why when the
+/// job cannot start.
 fn start_job<R, F, Fut>(
-    inner: &Arc<Inner>,
+    shared: &Arc<Shared>,
     name: Arc<str>,
     initial: Status,
     body: F,
@@ -231,8 +230,16 @@ where
     F: FnOnce(Job<R>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (row, id) = match inner.register(&name, initial, false) {
-        Ok(registered) => registered,
+    if let Err(reason) = check_name(&name) {
+        tracing::warn!(service = ?name, "job refused: its name {reason}");
+        let error = BlockingError::InvalidName {
+            name: name.to_string(),
+            reason,
+        };
+        return BlockingHandle::refused(name, error);
+    }
+    let lease = match Lease::take(shared, &name, initial, OnName::Share) {
+        Ok(lease) => lease,
         Err(err) => {
             tracing::warn!(service = %name, "job refused: {err}");
             let error = match err {
@@ -244,25 +251,28 @@ where
     };
     let (tx, rx) = oneshot::channel();
     let requested = Arc::new(AtomicBool::new(false));
+    let row = lease.row().clone();
+    let id = lease.id();
     let job = Job {
-        inner: Arc::clone(inner),
+        shared: Arc::clone(shared),
         row: row.clone(),
         id,
+        lease: Some(lease),
         tx: Some(tx),
         requested: Arc::clone(&requested),
     };
     let span = tracing::info_span!("service", name = %name, attempt = 0u32);
-    let task = spawn_named(&inner.runtime, &name, body(job).instrument(span));
+    let task = shared.config.spawn(&name, body(job).instrument(span));
     let aborter = Aborter {
         task: task.abort_handle(),
         requested: Some(requested),
     };
-    row.attach(id, aborter.clone(), &inner.kill);
+    lease::attach(shared, &row, id, aborter.clone());
     BlockingHandle {
         name,
         result: Ok(rx),
         job: Some(JobRef {
-            inner: Arc::clone(inner),
+            shared: Arc::clone(shared),
             row,
             id,
             aborter,
@@ -271,34 +281,31 @@ where
 }
 
 /// `spawn_blocking`: wait for a slot (`Queued`), run on a pool thread, report.
-pub(crate) fn spawn_blocking<R, F>(
-    inner: &Arc<Inner>,
-    slots: &Arc<Semaphore>,
-    name: Arc<str>,
-    f: F,
-) -> BlockingHandle<R>
+pub(crate) fn spawn_blocking<R, F>(shared: &Arc<Shared>, name: Arc<str>, f: F) -> BlockingHandle<R>
 where
     R: Send + 'static,
     F: FnOnce() -> R + Send + 'static,
 {
-    let slots = Arc::clone(slots);
+    let slots = Arc::clone(&shared.slots);
     start_job(
-        inner,
+        shared,
         name,
         Status::Queued,
         move |mut job: Job<R>| async move {
-            let inner = Arc::clone(&job.inner);
+            let shared = Arc::clone(&job.shared);
             let permit = tokio::select! {
                 biased;
-                () = inner.root.cancelled() => {
-                    return job.end(Status::Stopped, false, Err(BlockingError::Aborted));
+                () = shared.root().cancelled() => {
+                    return job.end(Status::Stopped, Err(BlockingError::Aborted));
                 }
                 permit = slots.acquire_owned() => match permit {
                     Ok(permit) => permit,
-                    Err(_) => return job.end(Status::Stopped, false, Err(BlockingError::Aborted)),
+                    Err(_) => return job.end(Status::Stopped, Err(BlockingError::Aborted)),
                 },
             };
-            job.row.set_running(job.id, Instant::now());
+            if let Some(lease) = &job.lease {
+                lease.running();
+            }
             tracing::info!(service = %job.row.name, "job started");
             let (tx, rx) = oneshot::channel();
             let row = job.row.clone();
@@ -321,7 +328,7 @@ where
 
 /// `spawn_oneshot`: an async job with a typed result and a `Context`.
 pub(crate) fn spawn_oneshot<R, F, Fut>(
-    inner: &Arc<Inner>,
+    shared: &Arc<Shared>,
     name: Arc<str>,
     f: F,
 ) -> BlockingHandle<R>
@@ -331,11 +338,11 @@ where
     Fut: Future<Output = R> + Send + 'static,
 {
     start_job(
-        inner,
+        shared,
         name,
         Status::Running,
         move |mut job: Job<R>| async move {
-            let ctx = Context::new(0, Arc::clone(&job.inner), job.row.clone(), job.id);
+            let ctx = Context::new(0, Arc::clone(&job.shared), job.row.clone(), job.id);
             let future = match catch(|| f(ctx)) {
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),

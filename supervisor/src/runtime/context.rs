@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::supervisor::Inner;
-use crate::table::RowRef;
+use super::lease;
+use super::row::InstanceId;
+use super::shared::Shared;
+use super::table::RowRef;
 
 /// What a running service knows about itself: its name, which run this is,
 /// and whether the supervisor has asked it to stop.
@@ -69,13 +71,13 @@ pub struct Context {
 /// clone, which may outlive the run's future, waits to be cancelled.
 enum Source {
     Supervisor {
-        inner: Arc<Inner>,
+        shared: Arc<Shared>,
         row: RowRef,
-        instance: u64,
+        instance: InstanceId,
         /// Whether this context may outlive the run's own future (a clone,
         /// or a blocking run's thread): then it must look at the row, since
         /// an abort does not drop it.
-        shared: bool,
+        detachable: bool,
     },
     Detached(CancellationToken),
 }
@@ -84,15 +86,15 @@ impl Clone for Context {
     fn clone(&self) -> Self {
         let source = match &self.source {
             Source::Supervisor {
-                inner,
+                shared,
                 row,
                 instance,
                 ..
             } => Source::Supervisor {
-                inner: Arc::clone(inner),
+                shared: Arc::clone(shared),
                 row: row.clone(),
                 instance: *instance,
-                shared: true,
+                detachable: true,
             },
             Source::Detached(token) => Source::Detached(token.clone()),
         };
@@ -106,24 +108,29 @@ impl Clone for Context {
 
 impl Context {
     /// The context of one run of `instance`, whose row is `row`.
-    pub(crate) fn new(attempt: u32, inner: Arc<Inner>, row: RowRef, instance: u64) -> Self {
+    pub(crate) fn new(
+        attempt: u32,
+        shared: Arc<Shared>,
+        row: RowRef,
+        instance: InstanceId,
+    ) -> Self {
         Context {
             name: Arc::clone(&row.name),
             attempt,
             source: Source::Supervisor {
-                inner,
+                shared,
                 row,
                 instance,
-                shared: false,
+                detachable: false,
             },
         }
     }
 
     /// Marks a context that outlives its run's future (a blocking run's
     /// thread is not stopped by an abort).
-    pub(crate) fn shared(mut self) -> Self {
-        if let Source::Supervisor { shared, .. } = &mut self.source {
-            *shared = true;
+    pub(crate) fn detachable(mut self) -> Self {
+        if let Source::Supervisor { detachable, .. } = &mut self.source {
+            *detachable = true;
         }
         self
     }
@@ -176,17 +183,17 @@ impl Context {
             // The run's own future is dropped when the run is aborted: only
             // the shutdown needs watching.
             Source::Supervisor {
-                inner,
-                shared: false,
+                shared,
+                detachable: false,
                 ..
-            } => inner.root.cancelled().await,
+            } => shared.root().cancelled().await,
             Source::Supervisor {
-                inner,
+                shared,
                 row,
                 instance,
-                shared: true,
+                detachable: true,
             } => {
-                if let Some(token) = row.run_token(*instance, &inner.root) {
+                if let Some(token) = lease::run_token(shared, row, *instance) {
                     token.cancelled().await;
                 }
             }
@@ -200,11 +207,11 @@ impl Context {
         match &self.source {
             Source::Detached(token) => token.is_cancelled(),
             Source::Supervisor {
-                inner,
+                shared,
                 row,
                 instance,
-                shared,
-            } => inner.is_stopping() || (*shared && !row.holds(*instance)),
+                detachable,
+            } => shared.is_stopping() || (*detachable && !lease::is_active(row, *instance)),
         }
     }
 
@@ -232,11 +239,11 @@ impl Context {
         match &self.source {
             Source::Detached(token) => token.child_token(),
             Source::Supervisor {
-                inner,
+                shared,
                 row,
                 instance,
                 ..
-            } => match row.run_token(*instance, &inner.root) {
+            } => match lease::run_token(shared, row, *instance) {
                 Some(token) => token.child_token(),
                 // The run has ended: what it hands out is cancelled already.
                 None => {

@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use super::context::Context;
+use super::outcome::{error_text, Outcome};
+use super::row::Row;
+use super::table::RowRef;
 use crate::panic::catch;
-use crate::service::{error_text, Outcome};
 use crate::spec::BoxError;
-use crate::table::{Row, RowRef};
-use crate::Context;
 
 /// A name the OS accepts for a thread: no NUL bytes (Linux keeps the first
 /// 15 bytes; the standard library truncates for us).

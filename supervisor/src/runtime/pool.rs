@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::table::lock;
+use crate::panic::lock;
 
 type Work = Box<dyn FnOnce() + Send>;
 

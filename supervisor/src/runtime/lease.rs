@@ -1,0 +1,527 @@
+//! The life of an instance, in one place.
+//!
+//! An *instance* is one service started under a name (a declared service, an
+//! imperative task) or one job. Its life is a [`Lease`]: taken when the
+//! instance is registered, it counts the instance active from that moment,
+//! it is the only way to change the instance's row, and it is consumed when
+//! the instance ends: the final status is written and the active count given
+//! back exactly once, whatever path the instance took. Dropped without an
+//! end (the task was aborted, or its runtime went away), it records
+//! `Aborted`. Service instances ([`service`](super::service)) and jobs
+//! ([`jobs`](super::jobs)) are two drivers of the same lease.
+//!
+//! ```text
+//!                 ┌──────── restarted (after the backoff delay) ────────┐
+//!                 v                                                      │
+//! registered ─> Running ──returned Ok──────> Completed (Stopped if shutting down)
+//!   │  (Queued    │  └──panic / Err──> policy allows? ──yes──> Restarting ┘
+//!   │  until a    │                          └──no──────> Failed { reason }
+//!   │  job slot)  ├──shutdown, no Context (dropped)─────> Stopped
+//!   │             ├──shutdown deadline / second signal──> Aborted  (killed)
+//!   │             └──abort on request / replaced────────> Aborted
+//!   └──shutdown while Queued or Restarting──────────────> Stopped
+//! ```
+//!
+//! # The active set
+//!
+//! A row shows the latest instance under its name. Instances that still run
+//! but that the row no longer shows (an earlier job under a shared name, a
+//! service a job overshadowed) stay in the row's *active set*, as hidden
+//! entries. Every move out of the active set happens under the row's lock,
+//! and whoever makes it gives the active count back: the instance ending
+//! ([`Lease::end`]), an abort on request ([`abort`]), or a replacement
+//! ([`Lease::take`] with [`OnName::Replace`]). So the count is exact, and a
+//! stale instance can never write over a newer one: every write names its
+//! instance id and is dropped when the row has moved on.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use super::row::{Aborter, InstanceId, Row, RowState};
+use super::shared::Shared;
+use super::table::RowRef;
+use crate::error::Error;
+use crate::panic::lock;
+use crate::status::Status;
+
+/// What registering a name that is already active does to the instance
+/// that runs under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnName {
+    /// Abort it: the new instance takes its place (`spawn`).
+    Replace,
+    /// Leave it running, out of sight; both count as active (jobs).
+    Share,
+}
+
+/// One instance's life; see the module documentation.
+pub(crate) struct Lease {
+    shared: Arc<Shared>,
+    row: RowRef,
+    id: InstanceId,
+    /// Set by [`Lease::end`]; otherwise `Drop` records `Aborted`.
+    ended: bool,
+}
+
+impl Lease {
+    /// Registers a new instance under `name`, counted active from now on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShuttingDown`] once the shutdown has begun (checked under
+    /// the table lock, so the shutdown never misses an instance), and
+    /// [`Error::RuntimeGone`] when the supervisor's runtime has shut down.
+    pub(crate) fn take(
+        shared: &Arc<Shared>,
+        name: &Arc<str>,
+        status: Status,
+        on_name: OnName,
+    ) -> Result<Lease, Error> {
+        let now = Instant::now();
+        let mut table = lock(&shared.table);
+        // The flag only, not the token (whose mutex every registration would
+        // take): a cancellation from outside sets the flag as soon as the
+        // watcher sees it, and the watcher counts what registered before.
+        if shared.shutdown.flagged() {
+            return Err(Error::ShuttingDown {
+                name: Arc::clone(name),
+            });
+        }
+        if shared.shutdown.runtime_gone() {
+            return Err(Error::RuntimeGone {
+                name: Arc::clone(name),
+            });
+        }
+        let id = shared.next_id();
+        let mut fresh = false;
+        let row = table.row_for(name, || {
+            fresh = true;
+            Row::new(Arc::clone(name), id, status.clone(), now)
+        });
+        let previous = (!fresh).then(|| hand_over(&row, id, status, now, on_name));
+        shared.active.acquire();
+        drop(table);
+        if let Some(Some(replaced)) = previous {
+            tracing::info!(service = %name, "replaced: aborting the previous instance");
+            shared.active.release();
+            replaced.stop();
+        }
+        Ok(Lease {
+            shared: Arc::clone(shared),
+            row,
+            id,
+            ended: false,
+        })
+    }
+
+    pub(crate) fn row(&self) -> &RowRef {
+        &self.row
+    }
+
+    pub(crate) fn id(&self) -> InstanceId {
+        self.id
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Applies `f` when the row still shows this instance as active.
+    fn write(&self, f: impl FnOnce(&mut RowState)) {
+        let mut s = lock(&self.row.state);
+        if s.instance == self.id && s.status.is_active() {
+            f(&mut s);
+        }
+    }
+
+    /// Queued → Running (a job got its slot).
+    pub(crate) fn running(&self) {
+        let now = Instant::now();
+        self.write(|s| {
+            s.status = Status::Running;
+            s.started_at = now;
+            s.ended_at = None;
+        });
+    }
+
+    /// Running → Restarting: a run failed and restart `attempt` of `max` is
+    /// scheduled.
+    pub(crate) fn restarting(&self, attempt: u32, max: u32, reason: &str) {
+        let now = Instant::now();
+        self.write(|s| {
+            s.last_failure = Some(reason.into());
+            s.status = Status::Restarting { attempt, max };
+            s.ended_at = Some(now);
+        });
+        self.row.metrics().failures.increment(1);
+    }
+
+    /// Restarting → Running: the delay is over and the next run starts.
+    pub(crate) fn restarted(&self) {
+        let now = Instant::now();
+        self.write(|s| {
+            s.status = Status::Running;
+            s.restarts = s.restarts.saturating_add(1);
+            s.started_at = now;
+            s.ended_at = None;
+        });
+        self.row.metrics().restarts.increment(1);
+    }
+
+    /// The instance ended with `status` (a final one). Writes it when the
+    /// row still shows this instance, and gives the active count back
+    /// unless an abort or a replacement already did. An `Aborted` end while
+    /// the kill is on is a kill, reported by `shutdown`.
+    ///
+    /// Returns whether this end was the one that left the active set.
+    pub(crate) fn end(mut self, status: Status) -> bool {
+        self.ended = true;
+        self.finish(status)
+    }
+
+    fn finish(&mut self, status: Status) -> bool {
+        if matches!(status, Status::Failed { .. }) {
+            self.row.metrics().failures.increment(1);
+        }
+        let killed = status == Status::Aborted && self.shared.shutdown.kill.is_cancelled();
+        let ended_at = self.shared.shutdown.end_time();
+        let mut s = lock(&self.row.state);
+        let left = if s.instance == self.id && s.status.is_active() {
+            if let Status::Failed { reason } = &status {
+                s.last_failure = Some(reason.as_str().into());
+            }
+            s.status = status;
+            s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
+            s.abort = None;
+            true
+        } else {
+            take_hidden(&mut s, self.id).is_some()
+        };
+        let token = take_run_token(&mut s, self.id);
+        drop(s);
+        if let Some(token) = token {
+            token.cancel();
+        }
+        if left {
+            if killed {
+                self.shared.shutdown.record_kill(&self.row.name);
+            }
+            self.shared.active.release();
+        }
+        left
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        // The task was aborted: by the kill scan, on request or by a
+        // replacement (both already left the active set, so `finish` says
+        // `false`), or because the runtime is going away.
+        if !self.finish(Status::Aborted) {
+            return;
+        }
+        let name = &self.row.name;
+        if !self.shared.shutdown.kill.is_cancelled() {
+            tracing::info!(service = %name, "aborted");
+        } else if self.shared.shutdown.forced() {
+            tracing::warn!(service = %name, "aborted by a second signal");
+        } else {
+            tracing::warn!(service = %name, "aborted: still running at the shutdown deadline");
+        }
+    }
+}
+
+/// What a new instance took over from the one the row showed before, to be
+/// stopped once the row lock is released.
+struct Replaced {
+    aborter: Option<Aborter>,
+    run_token: Option<CancellationToken>,
+}
+
+impl Replaced {
+    fn stop(self) {
+        if let Some(token) = self.run_token {
+            token.cancel();
+        }
+        if let Some(aborter) = self.aborter {
+            aborter.fire();
+        }
+    }
+}
+
+/// Hands the row to instance `id`. An active previous instance either
+/// leaves the active set (`Replace`: returned, for the caller to give its
+/// count back and stop it) or stays in it, hidden (`Share`).
+fn hand_over(
+    row: &Row,
+    id: InstanceId,
+    status: Status,
+    now: Instant,
+    on_name: OnName,
+) -> Option<Replaced> {
+    let mut s = lock(&row.state);
+    let mut replaced = None;
+    if s.status.is_active() {
+        let previous = s.instance;
+        let aborter = s.abort.take();
+        match on_name {
+            OnName::Replace => {
+                replaced = Some(Replaced {
+                    aborter,
+                    run_token: take_run_token(&mut s, previous),
+                });
+            }
+            OnName::Share => s
+                .others
+                .get_or_insert_with(Box::default)
+                .push((previous, aborter)),
+        }
+    }
+    s.instance = id;
+    s.status = status;
+    s.restarts = 0;
+    s.started_at = now;
+    s.ended_at = None;
+    s.last_failure = None;
+    replaced
+}
+
+/// Stores how to abort `instance`'s task. Aborts it at once when it is no
+/// longer in the active set (a replacement raced with its spawn), and when
+/// the kill scan has already passed: the check runs under the row lock the
+/// scan takes, so no instance escapes the scan.
+pub(crate) fn attach(shared: &Shared, row: &Row, instance: InstanceId, aborter: Aborter) {
+    let mut s = lock(&row.state);
+    let slot = if s.instance == instance {
+        s.status.is_active().then_some(&mut s.abort)
+    } else {
+        s.others
+            .iter_mut()
+            .flat_map(|others| others.iter_mut())
+            .find(|(id, _)| *id == instance)
+            .map(|(_, slot)| slot)
+    };
+    match slot {
+        Some(slot) if !shared.shutdown.kill.is_cancelled() => *slot = Some(aborter),
+        // Killed already, ended already, or replaced: must not run on.
+        _ => {
+            drop(s);
+            aborter.fire();
+        }
+    }
+}
+
+/// Aborts `instance` (or, with `None`, the instance the row shows) on the
+/// program's request: the row shows it `Aborted` at once, its run's
+/// `Context` is cancelled, its task aborted, and the active count given
+/// back. `false` when it was not active.
+pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) -> bool {
+    let mut s = lock(&row.state);
+    let current = s.instance;
+    let target = instance.unwrap_or(current);
+    let aborter = if target == current {
+        if !s.status.is_active() {
+            return false;
+        }
+        s.status = Status::Aborted;
+        if s.ended_at.is_none() {
+            s.ended_at = Some(Instant::now());
+        }
+        s.abort.take()
+    } else {
+        match take_hidden(&mut s, target) {
+            Some((_, aborter)) => aborter,
+            None => return false,
+        }
+    };
+    let token = take_run_token(&mut s, target);
+    drop(s);
+    tracing::info!(service = %row.name, "aborted on request");
+    shared.active.release();
+    if let Some(token) = token {
+        token.cancel();
+    }
+    if let Some(aborter) = aborter {
+        aborter.fire();
+    }
+    true
+}
+
+/// The kill scan, once, after the kill token is cancelled: aborts the task
+/// of every instance still active. Instances registered after the scan see
+/// the kill in [`attach`]; they end `Aborted` through their lease.
+pub(crate) fn abort_remaining(shared: &Shared) {
+    let mut aborters = Vec::new();
+    {
+        let table = lock(&shared.table);
+        for row in table.rows() {
+            let mut s = lock(&row.state);
+            if s.status.is_active() {
+                aborters.extend(s.abort.take());
+            }
+            aborters.extend(
+                s.others
+                    .iter_mut()
+                    .flat_map(|others| others.iter_mut())
+                    .filter_map(|(_, slot)| slot.take()),
+            );
+        }
+    }
+    for aborter in aborters {
+        aborter.fire();
+    }
+}
+
+/// The cancellation of `instance`'s runs, made on first request: a child of
+/// the supervisor's token, cancelled as well when the instance leaves the
+/// active set (aborted, replaced, or ended). `None` once it has left.
+pub(crate) fn run_token(
+    shared: &Shared,
+    row: &Row,
+    instance: InstanceId,
+) -> Option<CancellationToken> {
+    let mut s = lock(&row.state);
+    if !holds(&s, instance) {
+        return None;
+    }
+    let tokens = s.run_tokens.get_or_insert_with(Box::default);
+    if let Some((_, token)) = tokens.iter().find(|(id, _)| *id == instance) {
+        return Some(token.clone());
+    }
+    let token = shared.root().child_token();
+    tokens.push((instance, token.clone()));
+    Some(token)
+}
+
+/// Whether `instance` is still in the row's active set (not aborted,
+/// replaced or ended).
+pub(crate) fn is_active(row: &Row, instance: InstanceId) -> bool {
+    holds(&lock(&row.state), instance)
+}
+
+fn holds(s: &RowState, instance: InstanceId) -> bool {
+    (s.instance == instance && s.status.is_active())
+        || s.others
+            .iter()
+            .flat_map(|others| others.iter())
+            .any(|(id, _)| *id == instance)
+}
+
+/// Removes `instance` from the hidden part of the active set.
+fn take_hidden(s: &mut RowState, instance: InstanceId) -> Option<(InstanceId, Option<Aborter>)> {
+    let others = s.others.as_mut()?;
+    let at = others.iter().position(|(id, _)| *id == instance)?;
+    let taken = others.swap_remove(at);
+    if others.is_empty() {
+        s.others = None;
+    }
+    Some(taken)
+}
+
+/// Removes the run token of `instance`, for the caller to cancel once the
+/// row lock is released.
+fn take_run_token(s: &mut RowState, instance: InstanceId) -> Option<CancellationToken> {
+    let tokens = s.run_tokens.as_mut()?;
+    let at = tokens.iter().position(|(id, _)| *id == instance)?;
+    let (_, token) = tokens.swap_remove(at);
+    if tokens.is_empty() {
+        s.run_tokens = None;
+    }
+    Some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        Shared::new(
+            CancellationToken::new(),
+            tokio::runtime::Handle::current(),
+            Duration::from_secs(1),
+            false,
+        )
+    }
+
+    fn take(shared: &Arc<Shared>, name: &str, on_name: OnName) -> Lease {
+        Lease::take(shared, &Arc::from(name), Status::Running, on_name).expect("registered")
+    }
+
+    #[tokio::test]
+    async fn writes_of_a_replaced_instance_are_ignored() {
+        let shared = shared();
+        let old = take(&shared, "svc", OnName::Share);
+        let new = take(&shared, "svc", OnName::Replace);
+        assert_eq!(shared.active.get(), 1, "the replaced one left at once");
+        old.restarting(1, 3, "old");
+        assert_eq!(new.row().status(), Status::Running);
+        assert!(!old.end(Status::Failed {
+            reason: "old".into()
+        }));
+        assert_eq!(new.row().status(), Status::Running);
+        assert!(new.end(Status::Completed));
+        assert_eq!(shared.active.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_final_status_is_never_overwritten() {
+        let shared = shared();
+        let lease = take(&shared, "svc", OnName::Share);
+        let row = lease.row().clone();
+        assert!(abort(&shared, &row, Some(lease.id())));
+        assert_eq!(shared.active.get(), 0, "the abort gave the count back");
+        assert!(!abort(&shared, &row, Some(lease.id())), "only once");
+        assert!(!lease.end(Status::Completed), "already accounted for");
+        assert_eq!(row.status(), Status::Aborted);
+        assert!(row.failed().is_none(), "an abort on request is no error");
+        assert_eq!(shared.active.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_overshadowed_instance_stays_active_until_it_ends() {
+        let shared = shared();
+        let first = take(&shared, "job", OnName::Share);
+        let second = take(&shared, "job", OnName::Share);
+        assert_eq!(shared.active.get(), 2);
+        assert!(second.end(Status::Completed), "the shown one ends");
+        assert!(is_active(first.row(), first.id()), "the hidden one runs on");
+        assert!(first.end(Status::Completed), "then it ends too");
+        assert_eq!(shared.active.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_overshadowed_instance_can_be_aborted_by_id() {
+        let shared = shared();
+        let first = take(&shared, "job", OnName::Share);
+        let second = take(&shared, "job", OnName::Share);
+        assert!(abort(&shared, first.row(), Some(first.id())));
+        assert_eq!(
+            second.row().status(),
+            Status::Running,
+            "the shown job is untouched"
+        );
+        assert!(!first.end(Status::Aborted));
+        assert_eq!(shared.active.get(), 1);
+        drop(second);
+        assert_eq!(shared.active.get(), 0, "a dropped lease ends Aborted");
+    }
+
+    #[tokio::test]
+    async fn a_run_token_is_cancelled_when_its_instance_leaves() {
+        let shared = shared();
+        let lease = take(&shared, "svc", OnName::Share);
+        let token = run_token(&shared, lease.row(), lease.id()).expect("active");
+        assert!(!token.is_cancelled());
+        let row = lease.row().clone();
+        assert!(lease.end(Status::Completed));
+        assert!(token.is_cancelled());
+        assert!(run_token(&shared, &row, 1).is_none(), "none once it left");
+    }
+}

@@ -1,0 +1,142 @@
+//! One name's row: what the snapshot shows of the latest instance under it.
+//!
+//! Plain data. Every change of a row's state goes through
+//! [`lease`](super::lease), which owns the lifecycle; this file only says
+//! what a row holds and how it reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::panic::lock;
+use crate::status::{ServiceSnapshot, Status};
+
+/// The id of one instance: unique within a supervisor, never reused.
+pub(crate) type InstanceId = u64;
+
+/// One name's row.
+pub(crate) struct Row {
+    pub(crate) name: Arc<str>,
+    pub(crate) state: Mutex<RowState>,
+    /// The name's metric handles, made on first use.
+    metrics: OnceLock<Box<RowMetrics>>,
+}
+
+/// The metrics of one name (label `service`), built once: building a
+/// handle through the `metrics` macros allocates its key every time.
+pub(crate) struct RowMetrics {
+    pub(crate) failures: metrics::Counter,
+    pub(crate) restarts: metrics::Counter,
+    pub(crate) wall_time: metrics::Histogram,
+    pub(crate) cpu_time: metrics::Histogram,
+}
+
+/// What a row says, behind its lock.
+///
+/// The row's *active set* is the instance it shows while its status is
+/// active, plus `others`: still-running instances the row no longer shows
+/// (an earlier job under a shared name, or a service a job under its name
+/// overshadowed).
+pub(crate) struct RowState {
+    /// The instance this row describes; writes from any other are ignored.
+    pub(crate) instance: InstanceId,
+    pub(crate) status: Status,
+    pub(crate) restarts: u32,
+    pub(crate) started_at: Instant,
+    pub(crate) ended_at: Option<Instant>,
+    pub(crate) last_failure: Option<Box<str>>,
+    /// How to abort the current instance's task, while it is active.
+    pub(crate) abort: Option<Aborter>,
+    /// Active instances under this name that the row no longer shows.
+    /// Boxed: almost every row has none, and rows are what 100,000
+    /// services multiply.
+    #[allow(clippy::box_collection)] // deliberate: 8 bytes in every row, not 24
+    pub(crate) others: Option<Box<Vec<Hidden>>>,
+    /// The cancellation of each active instance whose run asked for one
+    /// (`Context::token`, or a shared `Context` waiting to be cancelled).
+    /// Made on demand, so a service that never asks pays nothing.
+    #[allow(clippy::box_collection)] // as above
+    pub(crate) run_tokens: Option<Box<Vec<(InstanceId, CancellationToken)>>>,
+}
+
+/// An active instance the row no longer shows: its id and abort handle.
+pub(crate) type Hidden = (InstanceId, Option<Aborter>);
+
+/// Aborts one instance's task; for a job, first flags the abort as requested
+/// so its handle reports `Aborted` rather than `SupervisorDropped`.
+#[derive(Clone, Debug)]
+pub(crate) struct Aborter {
+    pub(crate) task: AbortHandle,
+    pub(crate) requested: Option<Arc<AtomicBool>>,
+}
+
+impl Aborter {
+    pub(crate) fn fire(&self) {
+        if let Some(flag) = &self.requested {
+            flag.store(true, Ordering::Release);
+        }
+        self.task.abort();
+    }
+}
+
+impl Row {
+    pub(crate) fn new(name: Arc<str>, instance: InstanceId, status: Status, now: Instant) -> Self {
+        Row {
+            name,
+            metrics: OnceLock::new(),
+            state: Mutex::new(RowState {
+                instance,
+                status,
+                restarts: 0,
+                started_at: now,
+                ended_at: None,
+                last_failure: None,
+                abort: None,
+                others: None,
+                run_tokens: None,
+            }),
+        }
+    }
+
+    /// The name's metric handles.
+    pub(crate) fn metrics(&self) -> &RowMetrics {
+        self.metrics.get_or_init(|| {
+            let label = || ("service", self.name.to_string());
+            Box::new(RowMetrics {
+                failures: metrics::counter!("supervisor.failures", &[label()]),
+                restarts: metrics::counter!("supervisor.restarts", &[label()]),
+                wall_time: metrics::histogram!("supervisor.task.wall_time_ms", &[label()]),
+                cpu_time: metrics::histogram!("supervisor.task.cpu_time_ms", &[label()]),
+            })
+        })
+    }
+
+    /// The row as the public snapshot shows it.
+    pub(crate) fn snapshot(&self, now: Instant) -> ServiceSnapshot {
+        let s = lock(&self.state);
+        let end = s.ended_at.unwrap_or(now);
+        ServiceSnapshot {
+            name: Arc::clone(&self.name),
+            status: s.status.clone(),
+            restarts: s.restarts,
+            started_at: s.started_at,
+            uptime: end.saturating_duration_since(s.started_at),
+            last_failure: s.last_failure.as_deref().map(str::to_owned),
+        }
+    }
+
+    /// `Some(Failed { .. })` when the row's service failed.
+    pub(crate) fn failed(&self) -> Option<Status> {
+        let s = lock(&self.state);
+        matches!(s.status, Status::Failed { .. }).then(|| s.status.clone())
+    }
+
+    /// The status the row shows.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> Status {
+        lock(&self.state).status.clone()
+    }
+}

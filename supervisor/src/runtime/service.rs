@@ -1,0 +1,275 @@
+//! A service instance: one tokio task that runs attempt after attempt,
+//! driving its [`Lease`] through the lifecycle drawn in
+//! [`lease`](super::lease): Running, Restarting after a failure the policy
+//! allows, and one final status.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::instrument::Instrumented;
+use tracing::Instrument;
+
+use super::blocking;
+use super::context::Context;
+use super::lease::{self, Lease, OnName};
+use super::outcome::Outcome;
+use super::row::Aborter;
+use super::shared::Shared;
+use super::table::RowRef;
+use crate::error::Error;
+use crate::panic::{catch, CatchUnwind};
+use crate::spec::{BoxError, Entry, Factory, RestartPolicy, HEALTHY_AFTER};
+use crate::status::Status;
+
+/// What an instance runs: a declared service's entry, or an imperative
+/// task's factory (which always receives a `Context`).
+#[derive(Clone)]
+pub(crate) enum Work {
+    Declared(Entry),
+    Task(Factory),
+}
+
+/// One run, built and ready to be awaited.
+enum Run {
+    /// The factory panicked: the run failed before it began.
+    Failed(String),
+    /// A run with a `Context`, the common case: awaited inline.
+    Inline(Instrumented<CatchUnwind<dyn Future<Output = Result<(), BoxError>> + Send>>),
+    /// The rarer kinds, boxed: a run without `Context` (watched for the
+    /// shutdown) and a blocking run (awaiting its thread).
+    Boxed(Pin<Box<dyn Future<Output = Outcome> + Send>>),
+}
+
+/// What follows a run.
+enum Next {
+    /// Restart after the delay.
+    Restart(Duration),
+    /// The instance ends with this final status.
+    End(Status),
+}
+
+/// One instance: its lease and the work it runs.
+pub(crate) struct Instance {
+    lease: Lease,
+    work: Work,
+    policy: RestartPolicy,
+}
+
+/// Where a started instance is, to abort it.
+pub(crate) struct Started {
+    pub(crate) row: RowRef,
+    pub(crate) id: u64,
+}
+
+impl Instance {
+    /// Registers an instance under `name` and spawns its task.
+    pub(crate) fn start(
+        shared: &Arc<Shared>,
+        name: Arc<str>,
+        work: Work,
+        policy: RestartPolicy,
+        on_name: OnName,
+    ) -> Result<Started, Error> {
+        let lease = Lease::take(shared, &name, Status::Running, on_name)?;
+        let started = Started {
+            row: lease.row().clone(),
+            id: lease.id(),
+        };
+        let instance = Instance {
+            lease,
+            work,
+            policy,
+        };
+        let task = shared.config.spawn(&name, instance.run());
+        let aborter = Aborter {
+            task: task.abort_handle(),
+            requested: None,
+        };
+        lease::attach(shared, &started.row, started.id, aborter);
+        Ok(started)
+    }
+
+    /// Attempt after attempt until a final status.
+    ///
+    /// A plain `fn` returning an `async move` block rather than an `async fn`
+    /// (which would keep `self` twice in the future), and only the common
+    /// path is awaited inline: the backoff sleep, the shutdown select of a
+    /// service without `Context` and blocking runs are boxed when used. This
+    /// keeps the per-service task small.
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
+    fn run(self) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            // Runs over the instance's lifetime, and failures in a row.
+            let mut attempt: u32 = 0;
+            let mut streak: u32 = 0;
+            loop {
+                let began = tokio::time::Instant::now();
+                let outcome = match self.prepare(attempt) {
+                    Run::Failed(panic) => Outcome::Failed(panic),
+                    Run::Inline(run) => Outcome::from_run(run.await),
+                    Run::Boxed(run) => run.await,
+                };
+                let delay = match self.after_run(outcome, began, &mut streak) {
+                    Next::Restart(delay) => delay,
+                    Next::End(status) => return self.end(status),
+                };
+                let resumed = if delay.is_zero() {
+                    // Restart at once, yet let the other tasks run first.
+                    tokio::task::yield_now().await;
+                    !self.lease.shared().is_stopping()
+                } else {
+                    Box::pin(wait_backoff(self.lease.shared(), delay)).await
+                };
+                if !resumed {
+                    return self.end(Status::Stopped);
+                }
+                self.lease.restarted();
+                attempt = attempt.saturating_add(1);
+                tracing::info!(service = %self.lease.row().name, attempt, "restarting");
+            }
+        }
+    }
+
+    /// Builds one run, inside the `service` span: calls the factory (a
+    /// panic there is the run's failure) and picks how to await it.
+    ///
+    /// A plain `fn`, so that the task's future keeps only what is awaited
+    /// (an `async fn` here kept its locals too, and the task grew a size
+    /// class).
+    fn prepare(&self, attempt: u32) -> Run {
+        let row = self.lease.row();
+        let shared = self.lease.shared();
+        let span = tracing::info_span!("service", name = %row.name, attempt);
+        let ctx = Context::new(attempt, Arc::clone(shared), row.clone(), self.lease.id());
+        let (factory_result, cooperative) = match &self.work {
+            Work::Declared(Entry::Async {
+                factory,
+                takes_context,
+            }) => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
+            Work::Task(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
+            // A blocking fn is never dropped at shutdown (a thread cannot
+            // be): with or without a Context, it is awaited until the
+            // deadline. Its thread may outlive an abort: its Context must
+            // look at the row.
+            Work::Declared(Entry::Blocking { run, .. }) => {
+                let run = blocking::run_service(row.clone(), ctx.detachable(), *run);
+                return Run::Boxed(Box::pin(run.instrument(span)));
+            }
+        };
+        let future = match factory_result {
+            Ok(future) => future,
+            Err(panic) => return Run::Failed(panic),
+        };
+        span.in_scope(|| tracing::info!("started"));
+        if cooperative {
+            // Told through its Context; ended by the kill scan if it does not
+            // return in time. Nothing else to watch here.
+            Run::Inline(CatchUnwind::new(future).instrument(span))
+        } else {
+            // No Context to be told through: dropped as soon as shutdown
+            // begins. Dropping runs the user's destructors, which may panic
+            // too: that is the run's failure.
+            let shared = Arc::clone(shared);
+            Run::Boxed(Box::pin(
+                async move {
+                    let mut run = CatchUnwind::new(future);
+                    let ended = tokio::select! {
+                        biased;
+                        result = &mut run => Some(result),
+                        () = shared.root().cancelled() => None,
+                    };
+                    match ended {
+                        Some(result) => Outcome::from_run(result),
+                        None => match catch(move || drop(run)) {
+                            Ok(()) => Outcome::Dropped,
+                            Err(panic) => Outcome::Failed(panic),
+                        },
+                    }
+                }
+                .instrument(span),
+            ))
+        }
+    }
+
+    /// Decides what follows a run, and records a restart in the row.
+    fn after_run(&self, outcome: Outcome, began: tokio::time::Instant, streak: &mut u32) -> Next {
+        let stopping = self.lease.shared().is_stopping();
+        let reason = match outcome {
+            Outcome::Returned if stopping => return Next::End(Status::Stopped),
+            Outcome::Returned => return Next::End(Status::Completed),
+            Outcome::Dropped => return Next::End(Status::Stopped),
+            Outcome::Failed(reason) => reason,
+        };
+        let name = &self.lease.row().name;
+        if stopping {
+            tracing::error!(service = %name, %reason, "failed during shutdown");
+            return Next::End(Status::Failed { reason });
+        }
+        // A run that stayed up long enough starts a fresh streak.
+        if began.elapsed() >= HEALTHY_AFTER {
+            *streak = 0;
+        }
+        *streak = streak.saturating_add(1);
+        let max = self.policy.max_restarts();
+        let Some(delay) = self.policy.delay(*streak) else {
+            tracing::error!(service = %name, %reason, restarts_in_a_row = *streak - 1, "failed; no restart left");
+            return Next::End(Status::Failed { reason });
+        };
+        tracing::warn!(service = %name, %reason, attempt = *streak, max, ?delay, "failed; restarting after the delay");
+        self.lease.restarting(*streak, max, &reason);
+        Next::Restart(delay)
+    }
+
+    /// Ends the instance with its final status.
+    fn end(self, status: Status) {
+        let name = &self.lease.row().name;
+        match &status {
+            Status::Completed => tracing::info!(service = %name, "completed"),
+            Status::Stopped => tracing::info!(service = %name, "stopped"),
+            _ => {}
+        }
+        self.lease.end(status);
+    }
+}
+
+/// Waits out the backoff delay; `false` when shutdown began meanwhile
+/// (then the service does not start again).
+async fn wait_backoff(shared: &Shared, delay: Duration) -> bool {
+    tokio::select! {
+        biased;
+        () = shared.root().cancelled() => false,
+        () = tokio::time::sleep(delay) => !shared.is_stopping(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-service task is what 100,000 services multiply: keep it small
+    /// (the rare paths are boxed; see `Instance::run` and `Instance::prepare`).
+    #[tokio::test]
+    async fn the_spawned_future_stays_small() {
+        let shared = Shared::new(
+            tokio_util::sync::CancellationToken::new(),
+            tokio::runtime::Handle::current(),
+            Duration::from_secs(1),
+            false,
+        );
+        let lease = Lease::take(&shared, &Arc::from("probe"), Status::Running, OnName::Share)
+            .expect("registered");
+        let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));
+        let instance = Instance {
+            lease,
+            work: Work::Task(factory),
+            policy: RestartPolicy::Never,
+        };
+        let future = instance.run();
+        let size = std::mem::size_of_val(&future);
+        // 248 bytes before: with tokio's task header that is a 384-byte task.
+        // A few bytes more and every service costs a 512-byte task instead.
+        assert!(size <= 256, "the per-service future grew to {size} bytes");
+    }
+}

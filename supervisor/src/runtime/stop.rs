@@ -1,0 +1,144 @@
+//! The shutdown sequence: cancel every `Context` at once, wait for every
+//! instance to end up to the one deadline, abort what is left, and collect
+//! the result.
+//!
+//! Whoever asks first drives it: the watcher task (when a token started the
+//! shutdown) or a `shutdown()` call. The others wait for the published
+//! result. A driver dropped half-way hands over (see
+//! [`Shutdown`](super::shutdown::Shutdown)), so `shutdown` returns within
+//! its timeout whatever became of the runtime the supervisor was started in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::lease;
+use super::shared::Shared;
+use crate::error::{Error, ServiceFailure};
+use crate::panic::lock;
+use crate::status::Status;
+
+/// Runs for the supervisor's whole life, on its runtime: waits for its token,
+/// then sees the shutdown through.
+///
+/// If the runtime drops this task before the shutdown finished, the
+/// supervisor is marked as having lost its runtime: `spawn` then refuses,
+/// and a `shutdown` called from another runtime drives the rest itself.
+pub(crate) async fn watch(shared: Arc<Shared>) {
+    let _guard = WatcherGuard(Arc::clone(&shared));
+    shared.root().cancelled().await;
+    // The result is for the callers of `shutdown`; `settle` publishes it.
+    let _ = settle(&shared).await;
+}
+
+/// Begins the shutdown with `timeout`, or the builder's with `None` (unless
+/// one has begun already), and returns its result.
+pub(crate) async fn shutdown(shared: &Shared, timeout: Option<Duration>) -> Result<(), Error> {
+    // Fixed before the token is cancelled: the driver, whoever it is, then
+    // uses this call's timeout, not the builder's.
+    shared.shutdown.set_timeout(timeout);
+    shared.stop();
+    settle(shared).await
+}
+
+/// Waits for the shutdown's result, driving the shutdown when nobody else
+/// is.
+async fn settle(shared: &Shared) -> Result<(), Error> {
+    loop {
+        let finished = shared.shutdown.finished();
+        if let Some(result) = shared.shutdown.result() {
+            return result;
+        }
+        if let Some(seat) = shared.shutdown.claim() {
+            let result = drive(shared).await;
+            return seat.publish(result);
+        }
+        finished.await;
+    }
+}
+
+/// The shutdown itself.
+async fn drive(shared: &Shared) -> Result<(), Error> {
+    shared.mark_stopping();
+    let timeout = shared.shutdown.set_timeout(None);
+    shared.shutdown.note_began();
+    tracing::info!(
+        active = shared.active.get(),
+        timeout = ?timeout,
+        "shutdown: cancelling every service"
+    );
+    let kill = &shared.shutdown.kill;
+    tokio::select! {
+        () = shared.active.idle() => {}
+        () = tokio::time::sleep(timeout) => {
+            tracing::warn!(
+                still_running = shared.active.get(),
+                "shutdown timeout elapsed: aborting what is still running"
+            );
+            kill.cancel();
+        }
+        () = kill.cancelled() => {}
+    }
+    if kill.is_cancelled() {
+        lease::abort_remaining(shared);
+    }
+    // Every instance still active has been aborted; its task ends (and its
+    // lease reports) as soon as the runtime drops it.
+    shared.active.idle().await;
+    let result = outcome(shared);
+    match &result {
+        Ok(()) => tracing::info!("shutdown complete"),
+        Err(err) => tracing::error!("shutdown complete: {err}"),
+    }
+    result
+}
+
+/// A second signal: abort everything now.
+pub(crate) fn force(shared: &Shared) {
+    shared.stop();
+    shared.shutdown.force();
+}
+
+/// What `shutdown` returns: every row whose service failed, then every name
+/// aborted at the deadline (each name once).
+fn outcome(shared: &Shared) -> Result<(), Error> {
+    let forced = shared.shutdown.forced();
+    let mut failures: Vec<ServiceFailure> = {
+        let table = lock(&shared.table);
+        table
+            .rows()
+            .filter_map(|row| {
+                row.failed().map(|status| ServiceFailure {
+                    name: Arc::clone(&row.name),
+                    status,
+                    forced: false,
+                })
+            })
+            .collect()
+    };
+    failures.extend(
+        shared
+            .shutdown
+            .take_killed()
+            .into_iter()
+            .map(|name| ServiceFailure {
+                name,
+                status: Status::Aborted,
+                forced,
+            }),
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Services { failures })
+    }
+}
+
+/// Owned by the watcher task: dropped before the shutdown finished, the
+/// runtime is gone.
+struct WatcherGuard(Arc<Shared>);
+
+impl Drop for WatcherGuard {
+    fn drop(&mut self) {
+        self.0.shutdown.watcher_dropped();
+    }
+}
