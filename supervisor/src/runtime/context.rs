@@ -1,6 +1,8 @@
 //! The handle a service receives: its name, its run number, and the signal to stop.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -56,8 +58,11 @@ use super::table::RowRef;
 /// # }
 /// ```
 pub struct Context {
-    name: Arc<str>,
     attempt: u32,
+    /// Whether this context may outlive the run's own future (a clone, or a
+    /// blocking run's thread): then it must look at the row, since an abort
+    /// does not drop it.
+    detachable: bool,
     source: Source,
 }
 
@@ -66,20 +71,21 @@ pub struct Context {
 /// A supervised context shares the supervisor's state rather than holding a
 /// token of its own: cloning or polling a `CancellationToken` takes its
 /// mutex, and 100,000 services would all take the same one. It also knows
-/// its instance's row, so that an abort or a replacement reaches the run: a
-/// per-run token is made only when asked for ([`Context::token`]) or when a
-/// clone, which may outlive the run's future, waits to be cancelled.
+/// its instance's row (which holds the name), so that an abort or a
+/// replacement reaches the run: a per-run token is made only when asked for
+/// ([`Context::token`]) or when a detachable context waits to be cancelled.
+///
+/// Every run's future holds one, so it is kept at 32 bytes.
 enum Source {
     Supervisor {
         shared: Arc<Shared>,
         row: RowRef,
         instance: InstanceId,
-        /// Whether this context may outlive the run's own future (a clone,
-        /// or a blocking run's thread): then it must look at the row, since
-        /// an abort does not drop it.
-        detachable: bool,
     },
-    Detached(CancellationToken),
+    Detached {
+        name: Arc<str>,
+        token: CancellationToken,
+    },
 }
 
 impl Clone for Context {
@@ -89,18 +95,20 @@ impl Clone for Context {
                 shared,
                 row,
                 instance,
-                ..
             } => Source::Supervisor {
                 shared: Arc::clone(shared),
                 row: row.clone(),
                 instance: *instance,
-                detachable: true,
             },
-            Source::Detached(token) => Source::Detached(token.clone()),
+            Source::Detached { name, token } => Source::Detached {
+                name: Arc::clone(name),
+                token: token.clone(),
+            },
         };
         Context {
-            name: Arc::clone(&self.name),
             attempt: self.attempt,
+            // A clone can be moved into a task that outlives the run.
+            detachable: true,
             source,
         }
     }
@@ -115,13 +123,12 @@ impl Context {
         instance: InstanceId,
     ) -> Self {
         Context {
-            name: Arc::clone(&row.name),
             attempt,
+            detachable: false,
             source: Source::Supervisor {
                 shared,
                 row,
                 instance,
-                detachable: false,
             },
         }
     }
@@ -129,9 +136,7 @@ impl Context {
     /// Marks a context that outlives its run's future (a blocking run's
     /// thread is not stopped by an abort).
     pub(crate) fn detachable(mut self) -> Self {
-        if let Source::Supervisor { detachable, .. } = &mut self.source {
-            *detachable = true;
-        }
+        self.detachable = true;
         self
     }
 
@@ -154,15 +159,21 @@ impl Context {
     /// ```
     pub fn detached(name: impl Into<Arc<str>>, token: CancellationToken) -> Self {
         Context {
-            name: name.into(),
             attempt: 0,
-            source: Source::Detached(token),
+            detachable: false,
+            source: Source::Detached {
+                name: name.into(),
+                token,
+            },
         }
     }
 
     /// The service's name.
     pub fn name(&self) -> &str {
-        &self.name
+        match &self.source {
+            Source::Supervisor { row, .. } => &row.name,
+            Source::Detached { name, .. } => name,
+        }
     }
 
     /// Which run of the service this is, counted over its lifetime from 0.
@@ -178,26 +189,40 @@ impl Context {
     /// Cancel safe: dropping the future and calling again loses nothing,
     /// which makes it the natural first branch of a `tokio::select!`.
     pub async fn cancelled(&self) {
+        match self.watched() {
+            Some(token) => token.cancelled().await,
+            None => self.run_cancelled().await,
+        }
+    }
+
+    /// The token a `cancelled()` can wait on directly: the detached one, or
+    /// the supervisor's for a run's own context (its future is dropped when
+    /// the run is aborted, so only the shutdown needs watching).
+    fn watched(&self) -> Option<&CancellationToken> {
         match &self.source {
-            Source::Detached(token) => token.cancelled().await,
-            // The run's own future is dropped when the run is aborted: only
-            // the shutdown needs watching.
-            Source::Supervisor {
-                shared,
-                detachable: false,
-                ..
-            } => shared.root().cancelled().await,
+            Source::Detached { token, .. } => Some(token),
+            Source::Supervisor { shared, .. } if !self.detachable => Some(shared.root()),
+            Source::Supervisor { .. } => None,
+        }
+    }
+
+    /// A detachable context waits for its run's own token, made on demand.
+    /// Boxed, so that this rare path does not grow every run's future.
+    fn run_cancelled(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let token = match &self.source {
             Source::Supervisor {
                 shared,
                 row,
                 instance,
-                detachable: true,
-            } => {
-                if let Some(token) = lease::run_token(shared, row, *instance) {
-                    token.cancelled().await;
-                }
+            } => lease::run_token(shared, row, *instance),
+            Source::Detached { token, .. } => Some(token.clone()),
+        };
+        Box::pin(async move {
+            // `None`: the run has ended already.
+            if let Some(token) = token {
+                token.cancelled().await;
             }
-        }
+        })
     }
 
     /// Whether the service has been asked to stop (see
@@ -205,13 +230,12 @@ impl Context {
     /// as a `blocking` service.
     pub fn is_cancelled(&self) -> bool {
         match &self.source {
-            Source::Detached(token) => token.is_cancelled(),
+            Source::Detached { token, .. } => token.is_cancelled(),
             Source::Supervisor {
                 shared,
                 row,
                 instance,
-                detachable,
-            } => shared.is_stopping() || (*detachable && !lease::is_active(row, *instance)),
+            } => shared.is_stopping() || (self.detachable && !lease::is_active(row, *instance)),
         }
     }
 
@@ -237,12 +261,11 @@ impl Context {
     /// ```
     pub fn token(&self) -> CancellationToken {
         match &self.source {
-            Source::Detached(token) => token.child_token(),
+            Source::Detached { token, .. } => token.child_token(),
             Source::Supervisor {
                 shared,
                 row,
                 instance,
-                ..
             } => match lease::run_token(shared, row, *instance) {
                 Some(token) => token.child_token(),
                 // The run has ended: what it hands out is cancelled already.
@@ -259,9 +282,22 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("attempt", &self.attempt)
             .field("cancelled", &self.is_cancelled())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every run's future holds a `Context`: at 100,000 services each byte
+    /// counts a hundred thousand times.
+    #[test]
+    fn a_context_stays_small() {
+        let size = std::mem::size_of::<Context>();
+        assert!(size <= 40, "Context grew to {size} bytes");
     }
 }

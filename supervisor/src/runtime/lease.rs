@@ -276,10 +276,7 @@ fn hand_over(
                     run_token: take_run_token(&mut s, previous),
                 });
             }
-            OnName::Share => s
-                .others
-                .get_or_insert_with(Box::default)
-                .push((previous, aborter)),
+            OnName::Share => s.extra_mut().others.push((previous, aborter)),
         }
     }
     s.instance = id;
@@ -300,9 +297,8 @@ pub(crate) fn attach(shared: &Shared, row: &Row, instance: InstanceId, aborter: 
     let slot = if s.instance == instance {
         s.status.is_active().then_some(&mut s.abort)
     } else {
-        s.others
+        s.others_mut()
             .iter_mut()
-            .flat_map(|others| others.iter_mut())
             .find(|(id, _)| *id == instance)
             .map(|(_, slot)| slot)
     };
@@ -365,9 +361,8 @@ pub(crate) fn abort_remaining(shared: &Shared) {
                 aborters.extend(s.abort.take());
             }
             aborters.extend(
-                s.others
+                s.others_mut()
                     .iter_mut()
-                    .flat_map(|others| others.iter_mut())
                     .filter_map(|(_, slot)| slot.take()),
             );
         }
@@ -389,7 +384,7 @@ pub(crate) fn run_token(
     if !holds(&s, instance) {
         return None;
     }
-    let tokens = s.run_tokens.get_or_insert_with(Box::default);
+    let tokens = &mut s.extra_mut().run_tokens;
     if let Some((_, token)) = tokens.iter().find(|(id, _)| *id == instance) {
         return Some(token.clone());
     }
@@ -406,32 +401,25 @@ pub(crate) fn is_active(row: &Row, instance: InstanceId) -> bool {
 
 fn holds(s: &RowState, instance: InstanceId) -> bool {
     (s.instance == instance && s.status.is_active())
-        || s.others
-            .iter()
-            .flat_map(|others| others.iter())
-            .any(|(id, _)| *id == instance)
+        || s.others().iter().any(|(id, _)| *id == instance)
 }
 
 /// Removes `instance` from the hidden part of the active set.
 fn take_hidden(s: &mut RowState, instance: InstanceId) -> Option<(InstanceId, Option<Aborter>)> {
-    let others = s.others.as_mut()?;
+    let others = &mut s.extra.as_mut()?.others;
     let at = others.iter().position(|(id, _)| *id == instance)?;
     let taken = others.swap_remove(at);
-    if others.is_empty() {
-        s.others = None;
-    }
+    s.tidy();
     Some(taken)
 }
 
 /// Removes the run token of `instance`, for the caller to cancel once the
 /// row lock is released.
 fn take_run_token(s: &mut RowState, instance: InstanceId) -> Option<CancellationToken> {
-    let tokens = s.run_tokens.as_mut()?;
+    let tokens = &mut s.extra.as_mut()?.run_tokens;
     let at = tokens.iter().position(|(id, _)| *id == instance)?;
     let (_, token) = tokens.swap_remove(at);
-    if tokens.is_empty() {
-        s.run_tokens = None;
-    }
+    s.tidy();
     Some(token)
 }
 

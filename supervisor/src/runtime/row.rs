@@ -37,7 +37,7 @@ pub(crate) struct RowMetrics {
 /// What a row says, behind its lock.
 ///
 /// The row's *active set* is the instance it shows while its status is
-/// active, plus `others`: still-running instances the row no longer shows
+/// active, plus the hidden ones (`Extra::others`): still-running instances the row no longer shows
 /// (an earlier job under a shared name, or a service a job under its name
 /// overshadowed).
 pub(crate) struct RowState {
@@ -50,16 +50,51 @@ pub(crate) struct RowState {
     pub(crate) last_failure: Option<Box<str>>,
     /// How to abort the current instance's task, while it is active.
     pub(crate) abort: Option<Aborter>,
+    /// The rarely used part: boxed, since almost every row has none of it,
+    /// and rows are what 100,000 services multiply.
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+/// What few rows need.
+#[derive(Default)]
+pub(crate) struct Extra {
     /// Active instances under this name that the row no longer shows.
-    /// Boxed: almost every row has none, and rows are what 100,000
-    /// services multiply.
-    #[allow(clippy::box_collection)] // deliberate: 8 bytes in every row, not 24
-    pub(crate) others: Option<Box<Vec<Hidden>>>,
+    pub(crate) others: Vec<Hidden>,
     /// The cancellation of each active instance whose run asked for one
-    /// (`Context::token`, or a shared `Context` waiting to be cancelled).
-    /// Made on demand, so a service that never asks pays nothing.
-    #[allow(clippy::box_collection)] // as above
-    pub(crate) run_tokens: Option<Box<Vec<(InstanceId, CancellationToken)>>>,
+    /// (`Context::token`, or a detachable `Context` waiting to be
+    /// cancelled). Made on demand, so a service that never asks pays nothing.
+    pub(crate) run_tokens: Vec<(InstanceId, CancellationToken)>,
+}
+
+impl RowState {
+    /// The hidden part of the active set.
+    pub(crate) fn others(&self) -> &[Hidden] {
+        self.extra.as_deref().map_or(&[], |extra| &extra.others)
+    }
+
+    /// The hidden part of the active set, to take abort handles from.
+    pub(crate) fn others_mut(&mut self) -> &mut [Hidden] {
+        match self.extra.as_deref_mut() {
+            Some(extra) => &mut extra.others,
+            None => &mut [],
+        }
+    }
+
+    /// The rare part, made when first needed.
+    pub(crate) fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the rare part once it holds nothing.
+    pub(crate) fn tidy(&mut self) {
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|extra| extra.others.is_empty() && extra.run_tokens.is_empty())
+        {
+            self.extra = None;
+        }
+    }
 }
 
 /// An active instance the row no longer shows: its id and abort handle.
@@ -95,8 +130,7 @@ impl Row {
                 ended_at: None,
                 last_failure: None,
                 abort: None,
-                others: None,
-                run_tokens: None,
+                extra: None,
             }),
         }
     }
