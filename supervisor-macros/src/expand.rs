@@ -107,6 +107,11 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
                         column: ::core::column!(),
                         module_path: ::core::module_path!(),
                     },
+                    after: &[],
+                    ready: #private::Readiness::Started,
+                    critical: false,
+                    every: ::core::option::Option::None,
+                    states: &[],
                 }
             }
         };

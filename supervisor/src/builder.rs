@@ -1,18 +1,19 @@
 //! Configuring and starting a supervisor.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Duplicate, Error};
+use crate::error::Error;
+use crate::plan::{plan, Planned};
 use crate::runtime::lease::OnName;
 use crate::runtime::service::{Instance, Work};
-use crate::runtime::shared::Shared;
+use crate::runtime::shared::{Config, Shared};
 use crate::runtime::stop;
-use crate::spec::{registry, ServiceSpec};
+use crate::spec::registry;
+use crate::state::States;
 use crate::supervisor::Supervisor;
 
 /// The shutdown timeout used unless [`Builder::shutdown_timeout`] says otherwise.
@@ -43,6 +44,7 @@ pub struct Builder {
     only: Option<Vec<String>>,
     handle_signals: bool,
     token: Option<CancellationToken>,
+    states: States,
 }
 
 impl Default for Builder {
@@ -59,6 +61,7 @@ impl Builder {
             only: None,
             handle_signals: true,
             token: None,
+            states: States::default(),
         }
     }
 
@@ -94,6 +97,39 @@ impl Builder {
         self
     }
 
+    /// Gives services a value of type `T`: each `State<T>` parameter of a
+    /// `#[supervised]` function receives a clone of it on every run, and
+    /// [`Context::state`](crate::Context::state) returns one. A second value
+    /// of the same type replaces the first.
+    ///
+    /// `start` and `run` check, before anything starts, that every selected
+    /// service's `State<T>` types were given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{supervised, Builder, State};
+    ///
+    /// #[derive(Clone)]
+    /// struct Greeting(&'static str);
+    ///
+    /// #[supervised(name = "greeter")]
+    /// async fn greeter(State(greeting): State<Greeting>) {
+    ///     assert_eq!(greeting.0, "hello");
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().only(["greeter"]).state(Greeting("hello")).start()?;
+    /// sup.wait().await;
+    /// sup.shutdown(std::time::Duration::from_secs(1)).await
+    /// # }
+    /// ```
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
     /// Starts the services and runs until a signal, the token, or no service
     /// is active; then shuts down. What [`run_all`](crate::run_all) does.
     pub async fn run(self) -> Result<(), Error> {
@@ -111,17 +147,22 @@ impl Builder {
     /// ([`Error::NoRuntime`]). Nothing is started then.
     pub fn start(self) -> Result<Supervisor, Error> {
         let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let specs = select(registry().collect(), self.only.as_deref())?;
+        let plan = plan(registry().collect(), self.only.as_deref(), &self.states)?;
         let root = self
             .token
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
-        let shared = Shared::new(root, runtime, self.shutdown_timeout, self.handle_signals);
+        let config = Config {
+            runtime,
+            handle_signals: self.handle_signals,
+            states: Arc::new(self.states),
+        };
+        let shared = Shared::new(config, root, self.shutdown_timeout);
         shared
             .config
             .runtime
             .spawn(stop::watch(Arc::clone(&shared)));
-        for spec in specs {
+        for Planned { spec, .. } in plan.services {
             let started = Instance::start(
                 &shared,
                 Arc::from(spec.name()),
@@ -136,47 +177,4 @@ impl Builder {
         }
         Ok(Supervisor { shared })
     }
-}
-
-/// Checks the whole registry for duplicate names, then picks the services
-/// named by `only` (all without it), sorted by name.
-fn select(
-    mut specs: Vec<&'static ServiceSpec>,
-    only: Option<&[String]>,
-) -> Result<Vec<&'static ServiceSpec>, Error> {
-    specs.sort_by(|a, b| {
-        (a.name(), a.file(), a.line(), a.column()).cmp(&(b.name(), b.file(), b.line(), b.column()))
-    });
-    let mut by_name: BTreeMap<&str, Vec<&ServiceSpec>> = BTreeMap::new();
-    for spec in &specs {
-        by_name.entry(spec.name()).or_default().push(spec);
-    }
-    let duplicates: Vec<Duplicate> = by_name
-        .iter()
-        .filter(|(_, specs)| specs.len() > 1)
-        .map(|(name, specs)| Duplicate {
-            name: (*name).to_string(),
-            locations: specs.iter().map(|s| s.location()).collect(),
-        })
-        .collect();
-    if !duplicates.is_empty() {
-        return Err(Error::DuplicateNames { duplicates });
-    }
-    let Some(only) = only else {
-        return Ok(specs);
-    };
-    let wanted: BTreeSet<&str> = only.iter().map(String::as_str).collect();
-    let unknown: Vec<String> = wanted
-        .iter()
-        .filter(|name| !by_name.contains_key(*name))
-        .map(|name| (*name).to_string())
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Error::UnknownServices {
-            unknown,
-            known: by_name.keys().map(|name| (*name).to_string()).collect(),
-        });
-    }
-    specs.retain(|spec| wanted.contains(spec.name()));
-    Ok(specs)
 }

@@ -34,6 +34,31 @@ pub enum Error {
         /// The names that do exist, sorted.
         known: Vec<String>,
     },
+    /// A service's `after = [...]` names a service that does not exist;
+    /// nothing was started.
+    UnknownDependency {
+        /// The service whose `after` names it.
+        service: String,
+        /// The name no service has.
+        dependency: String,
+        /// The names that do exist, sorted.
+        known: Vec<String>,
+    },
+    /// Services wait for each other in a circle; nothing was started.
+    DependencyCycle {
+        /// The cycle as a path that ends where it began: `["a", "b", "a"]`.
+        path: Vec<String>,
+    },
+    /// A service takes a `State<T>` whose type was not given to
+    /// [`Builder::state`](crate::Builder::state); nothing was started.
+    MissingState {
+        /// The service.
+        service: String,
+        /// The missing type (`std::any::type_name`).
+        type_name: &'static str,
+        /// The types that were given, sorted.
+        given: Vec<&'static str>,
+    },
     /// Services failed, or were aborted by the shutdown timeout or a second signal.
     Services {
         /// One entry per service concerned, in order of first start.
@@ -100,13 +125,6 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::UnknownServices { unknown, known } => {
-                let quoted = |names: &[String]| {
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
                 write!(
                     f,
                     "no service is named {}; nothing was started (known services: {})",
@@ -118,6 +136,45 @@ impl fmt::Display for Error {
                     }
                 )
             }
+            Error::UnknownDependency {
+                service,
+                dependency,
+                known,
+            } => write!(
+                f,
+                "`{service}` starts after `{dependency}`, but no service is named `{dependency}`; \
+                 nothing was started (known services: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    quoted(known)
+                }
+            ),
+            Error::DependencyCycle { path } => write!(
+                f,
+                "services wait for each other in a circle: {}; nothing was started \
+                 (remove one name from an `after = [...]`)",
+                path.join(" -> ")
+            ),
+            Error::MissingState {
+                service,
+                type_name,
+                given,
+            } => write!(
+                f,
+                "`{service}` takes `State<{type_name}>`, but no value of type `{type_name}` \
+                 was given; nothing was started (call `Builder::new().state(value)` before \
+                 `start()`/`run()`; `run_all()` gives no state; types given: {})",
+                if given.is_empty() {
+                    "none".to_string()
+                } else {
+                    given
+                        .iter()
+                        .map(|t| format!("`{t}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
             Error::Services { failures } => {
                 let n = failures.len();
                 write!(
@@ -149,6 +206,15 @@ impl fmt::Display for Error {
             ),
         }
     }
+}
+
+/// `` `a`, `b` `` for a list of names.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for ServiceFailure {

@@ -98,9 +98,11 @@ mod builder;
 mod error;
 mod name;
 mod panic;
+mod plan;
 mod runtime;
 mod signal;
 mod spec;
+mod state;
 mod status;
 mod supervisor;
 mod task;
@@ -109,9 +111,10 @@ pub use crate::builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use crate::error::{BlockingError, Duplicate, Error, ServiceFailure};
 pub use crate::runtime::{BlockingHandle, Context, MAX_BLOCKING};
 pub use crate::spec::{
-    registry, BoxError, BoxFuture, Factory, RestartPolicy, ServiceSpec, HEALTHY_AFTER,
+    registry, BoxError, BoxFuture, Factory, Readiness, RestartPolicy, ServiceSpec, HEALTHY_AFTER,
     MAX_BACKOFF_DELAY,
 };
+pub use crate::state::State;
 pub use crate::status::{ServiceSnapshot, Status};
 pub use crate::supervisor::Supervisor;
 pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};

@@ -13,7 +13,10 @@ pub mod v1 {
     use std::future::Future;
 
     pub use crate::runtime::Context;
-    pub use crate::spec::{BoxError, BoxFuture, Entry, Location, RestartPolicy, ServiceSpec};
+    pub use crate::spec::{
+        BoxError, BoxFuture, Entry, Location, Readiness, RestartPolicy, ServiceSpec, StateKey,
+    };
+    pub use crate::state::State;
     pub use core::time::Duration;
 
     /// Converts what a service function returns into the supervisor's result.
@@ -54,5 +57,24 @@ pub mod v1 {
         F: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Box::pin(future)
+    }
+
+    /// The `State<T>` parameter of one run: a clone of the builder's value.
+    ///
+    /// The supervisor checks every selected service's types before anything
+    /// starts, so the `Err` is for a context that is not a supervisor's.
+    pub fn state<T: Clone + Send + Sync + 'static>(ctx: &Context) -> Result<State<T>, BoxError> {
+        ctx.state::<T>().map(State).ok_or_else(|| {
+            format!(
+                "no value of type `{}` was given to the supervisor: call `Builder::state`",
+                std::any::type_name::<T>()
+            )
+            .into()
+        })
+    }
+
+    /// A run that fails at once with `error` (a `State<T>` that is missing).
+    pub fn failed(error: BoxError) -> BoxFuture {
+        Box::pin(async move { Err(error) })
     }
 }

@@ -164,6 +164,64 @@ pub struct ServiceSpec {
     pub entry: Entry,
     #[doc(hidden)]
     pub location: Location,
+    /// `after = [...]`: the names this service waits for.
+    #[doc(hidden)]
+    pub after: &'static [&'static str],
+    /// `ready = ...`.
+    #[doc(hidden)]
+    pub ready: Readiness,
+    /// `critical`.
+    #[doc(hidden)]
+    pub critical: bool,
+    /// `every = "..."`.
+    #[doc(hidden)]
+    pub every: Option<Duration>,
+    /// The types of the function's `State<T>` parameters.
+    #[doc(hidden)]
+    pub states: &'static [StateKey],
+}
+
+/// When a declared service counts as ready (the attribute's `ready = ...`).
+///
+/// Services that others name in `after = [...]` start those others only once
+/// ready; [`Supervisor::is_ready`](crate::Supervisor::is_ready) holds when
+/// every declared service is.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{supervised, Context, Readiness};
+///
+/// #[supervised(name = "listener")]
+/// async fn listener(ctx: Context) {
+///     ctx.cancelled().await;
+/// }
+///
+/// let spec = supervisor::registry().find(|s| s.name() == "listener").unwrap();
+/// assert_eq!(spec.readiness(), Readiness::Started);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Readiness {
+    /// Ready as soon as a run starts (`ready = started`, the default).
+    #[default]
+    Started,
+    /// Ready once the run calls [`Context::ready`](crate::Context::ready)
+    /// (`ready = manual`).
+    Manual,
+    /// Ready once it has returned `Ok` (`ready = completed`): a one-shot
+    /// such as a migration that others wait for.
+    Completed,
+}
+
+/// The type of one `State<T>` parameter, as the generated code records it.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct StateKey {
+    /// `TypeId::of::<T>`.
+    pub id: fn() -> std::any::TypeId,
+    /// `std::any::type_name::<T>`.
+    pub name: fn() -> &'static str,
 }
 
 /// Where a service was declared. Built by the generated code only.
@@ -189,6 +247,31 @@ impl ServiceSpec {
     /// The restart policy given by `restart = ...` (default `never`).
     pub fn restart(&self) -> RestartPolicy {
         self.restart
+    }
+
+    /// The services this one starts after (`after = [...]`).
+    pub fn after(&self) -> &'static [&'static str] {
+        self.after
+    }
+
+    /// When it counts as ready (`ready = ...`).
+    pub fn readiness(&self) -> Readiness {
+        self.ready
+    }
+
+    /// Whether its end ends the program (`critical`).
+    pub fn is_critical(&self) -> bool {
+        self.critical
+    }
+
+    /// The delay between two calls of a periodic service (`every = "..."`).
+    pub fn every(&self) -> Option<Duration> {
+        self.every
+    }
+
+    /// The names of the types of its `State<T>` parameters.
+    pub fn state_types(&self) -> impl Iterator<Item = &'static str> {
+        self.states.iter().map(|key| (key.name)())
     }
 
     /// Whether the service is a `blocking` fn run on its own OS thread.
@@ -245,6 +328,11 @@ impl fmt::Debug for ServiceSpec {
             .field("restart", &self.restart())
             .field("blocking", &self.is_blocking())
             .field("takes_context", &self.takes_context())
+            .field("after", &self.after)
+            .field("ready", &self.ready)
+            .field("critical", &self.critical)
+            .field("every", &self.every)
+            .field("states", &self.state_types().collect::<Vec<_>>())
             .field("location", &self.location())
             .finish()
     }

@@ -168,6 +168,39 @@ impl Context {
         }
     }
 
+    /// A clone of the value of type `T` given to
+    /// [`Builder::state`](crate::Builder::state): the same value a
+    /// `State<T>` parameter receives. `None` for a detached context, or when
+    /// no value of that type was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Builder, Context, RestartPolicy, TaskDescriptor};
+    ///
+    /// #[derive(Clone)]
+    /// struct Config { greeting: &'static str }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new()
+    ///     .only(Vec::<String>::new())
+    ///     .state(Config { greeting: "hello" })
+    ///     .start()?;
+    /// let job = sup.spawn_oneshot("greeter", |ctx: Context| async move {
+    ///     ctx.state::<Config>().map(|config| config.greeting)
+    /// });
+    /// assert_eq!(job.join().await.unwrap(), Some("hello"));
+    /// assert!(Context::detached("test", Default::default()).state::<Config>().is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        match &self.source {
+            Source::Supervisor { shared, .. } => shared.config.states.get::<T>(),
+            Source::Detached { .. } => None,
+        }
+    }
+
     /// The service's name.
     pub fn name(&self) -> &str {
         match &self.source {

@@ -430,12 +430,7 @@ mod tests {
     use super::*;
 
     fn shared() -> Arc<Shared> {
-        Shared::new(
-            CancellationToken::new(),
-            tokio::runtime::Handle::current(),
-            Duration::from_secs(1),
-            false,
-        )
+        Shared::for_tests()
     }
 
     fn take(shared: &Arc<Shared>, name: &str, on_name: OnName) -> Lease {

@@ -252,12 +252,7 @@ mod tests {
     /// (the rare paths are boxed; see `Instance::run` and `Instance::prepare`).
     #[tokio::test]
     async fn the_spawned_future_stays_small() {
-        let shared = Shared::new(
-            tokio_util::sync::CancellationToken::new(),
-            tokio::runtime::Handle::current(),
-            Duration::from_secs(1),
-            false,
-        );
+        let shared = Shared::for_tests();
         let lease = Lease::take(&shared, &Arc::from("probe"), Status::Running, OnName::Share)
             .expect("registered");
         let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));

@@ -20,6 +20,7 @@ use super::row::InstanceId;
 use super::shutdown::Shutdown;
 use super::table::{RowRef, Table};
 use crate::panic::lock;
+use crate::state::States;
 use crate::status::ServiceSnapshot;
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
@@ -31,6 +32,8 @@ pub(crate) struct Config {
     pub(crate) runtime: Handle,
     /// Whether `run()` handles SIGINT/SIGTERM.
     pub(crate) handle_signals: bool,
+    /// The values of `State<T>` parameters, by type.
+    pub(crate) states: Arc<States>,
 }
 
 impl Config {
@@ -69,22 +72,33 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(
+        config: Config,
         root: CancellationToken,
-        runtime: Handle,
         shutdown_timeout: Duration,
-        handle_signals: bool,
     ) -> Arc<Self> {
         Arc::new(Shared {
-            config: Config {
-                runtime,
-                handle_signals,
-            },
+            config,
             shutdown: Shutdown::new(root, shutdown_timeout),
             table: Mutex::new(Table::default()),
             active: Active::new(),
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
         })
+    }
+
+    /// A supervisor's state for the unit tests of the runtime: the current
+    /// runtime, a 1 s timeout, no state, no signals.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Arc<Self> {
+        Shared::new(
+            Config {
+                runtime: Handle::current(),
+                handle_signals: false,
+                states: Arc::default(),
+            },
+            CancellationToken::new(),
+            Duration::from_secs(1),
+        )
     }
 
     /// The supervisor's token.
