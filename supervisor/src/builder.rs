@@ -1,19 +1,20 @@
 //! Configuring and starting a supervisor.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::plan::{plan, Planned};
-use crate::runtime::lease::OnName;
-use crate::runtime::service::{Instance, Work};
-use crate::runtime::shared::{Config, Shared};
+use crate::plan::{plan, Plan};
+use crate::runtime::lease::{self, Lease, OnName, Role};
+use crate::runtime::service::{Instance, Place, Work};
+use crate::runtime::shared::{Config, Declared, Node, Shared};
 use crate::runtime::stop;
 use crate::spec::registry;
 use crate::state::States;
+use crate::status::Status;
 use crate::supervisor::Supervisor;
 
 /// The shutdown timeout used unless [`Builder::shutdown_timeout`] says otherwise.
@@ -153,28 +154,66 @@ impl Builder {
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
         let config = Config {
-            runtime,
+            runtime: OnceLock::new(),
             handle_signals: self.handle_signals,
             states: Arc::new(self.states),
         };
         let shared = Shared::new(config, root, self.shutdown_timeout);
-        shared
-            .config
-            .runtime
-            .spawn(stop::watch(Arc::clone(&shared)));
-        for Planned { spec, .. } in plan.services {
-            let started = Instance::start(
-                &shared,
-                Arc::from(spec.name()),
-                Work::Declared(spec.entry()),
-                spec.restart(),
-                OnName::Share,
-            );
-            if started.is_err() {
-                // The token was cancelled before we got here: start no more.
-                break;
-            }
-        }
+        stop::adopt(&shared, runtime.clone());
+        start_declared(&shared, &runtime, plan);
         Ok(Supervisor { shared })
+    }
+}
+
+/// Registers every planned service (so that each can find the rows of its
+/// dependencies), records who waits for whom, then spawns them.
+fn start_declared(shared: &Arc<Shared>, runtime: &Handle, plan: Plan) {
+    let mut leases = Vec::with_capacity(plan.services.len());
+    for planned in &plan.services {
+        let spec = planned.spec;
+        // A service that waits for others shows `Queued` meanwhile.
+        let status = if planned.after.is_empty() {
+            Status::Running
+        } else {
+            Status::Queued
+        };
+        let role = Role::Declared(spec.readiness());
+        match Lease::take(shared, &Arc::from(spec.name()), status, OnName::Share, role) {
+            Ok(lease) => leases.push(lease),
+            // The token was cancelled before we got here: start no more.
+            Err(_) => break,
+        }
+    }
+    let nodes = leases
+        .iter()
+        .zip(&plan.services)
+        .map(|(lease, planned)| {
+            let stop = (!planned.dependants.is_empty()).then(CancellationToken::new);
+            if let Some(stop) = &stop {
+                lease::set_ordered_stop(lease.row(), stop.clone());
+            }
+            Node {
+                row: lease.row().clone(),
+                after: planned.after.clone(),
+                dependants: planned.dependants.clone(),
+                stop,
+            }
+        })
+        .collect();
+    let _ = shared.declared.set(Declared { nodes });
+    for (at, (lease, planned)) in leases.into_iter().zip(plan.services).enumerate() {
+        let place = Place {
+            node: u32::try_from(at).ok(),
+            waits: !planned.after.is_empty(),
+            ordered: !planned.dependants.is_empty(),
+        };
+        let spec = planned.spec;
+        Instance::launch(
+            runtime,
+            lease,
+            Work::Declared(spec.entry()),
+            spec.restart(),
+            place,
+        );
     }
 }

@@ -267,6 +267,9 @@ pub enum BlockingError {
     Aborted,
     /// The supervisor's runtime went away before the job reported.
     SupervisorDropped,
+    /// The job was not started: its supervisor (made by `Supervisor::new()`)
+    /// has no runtime yet, and it was spawned outside any.
+    NoRuntime,
     /// The job's name is not one the attribute would accept (empty, or with
     /// whitespace or control characters): it was never started.
     InvalidName {
@@ -285,6 +288,10 @@ impl fmt::Display for BlockingError {
             BlockingError::SupervisorDropped => {
                 f.write_str("the supervisor went away before the job reported its result")
             }
+            BlockingError::NoRuntime => f.write_str(
+                "the job was not started: it was spawned outside a tokio runtime, \
+                 and its supervisor has none yet",
+            ),
             BlockingError::InvalidName { name, reason } => write!(
                 f,
                 "the job was not started: its name {name:?} {reason} (a name is non-empty, \

@@ -119,6 +119,10 @@ pub struct ServiceSnapshot {
     pub uptime: Duration,
     /// The reason of the most recent failure, even if it was restarted since.
     pub last_failure: Option<String>,
+    /// Whether it is ready as its `ready = ...` says: never while `Queued`
+    /// or `Restarting`, nor once `Failed`, `Stopped` or `Aborted`; always
+    /// once `Completed`.
+    pub ready: bool,
 }
 
 /// The narrowest name and status columns, in terminal columns; wider content
@@ -301,6 +305,7 @@ mod tests {
             started_at: Instant::now(),
             uptime: Duration::from_millis(1_500),
             last_failure: last_failure.map(str::to_owned),
+            ready: false,
         }
     }
 

@@ -2,18 +2,20 @@
 
 use std::fmt;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::builder::Builder;
+use crate::builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::error::Error;
 use crate::name::check_name;
+use crate::runtime::context::Context;
+use crate::runtime::deps;
 use crate::runtime::jobs::{self, BlockingHandle};
 use crate::runtime::lease::{self, OnName};
 use crate::runtime::service::{Instance, Work};
-use crate::runtime::shared::Shared;
+use crate::runtime::shared::{Config, Shared};
 use crate::runtime::stop;
 use crate::signal::Signals;
 use crate::status::ServiceSnapshot;
@@ -55,6 +57,73 @@ impl Supervisor {
     /// A [`Builder`], to configure and start a supervisor.
     pub fn builder() -> Builder {
         Builder::new()
+    }
+
+    /// An empty supervisor: no declared services, no signal handling, the
+    /// default shutdown timeout; for tasks and jobs spawned by the program.
+    ///
+    /// It may be made outside a tokio runtime (in a synchronous
+    /// constructor, say); it adopts the runtime its first task is spawned
+    /// in, and a spawn outside any runtime before that is an
+    /// [`Error::NoRuntime`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{RestartPolicy, Supervisor, TaskDescriptor};
+    ///
+    /// // No runtime yet: a library's constructor, for instance.
+    /// let sup = Supervisor::new();
+    /// assert!(sup.spawn(TaskDescriptor::new("early", RestartPolicy::Never, |_ctx| async {
+    ///     Ok::<(), std::io::Error>(())
+    /// })).is_err());
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// runtime.block_on(async {
+    ///     let job = sup.spawn_blocking("sum", || (1..=10u32).sum::<u32>());
+    ///     assert_eq!(job.join().await.unwrap(), 55);
+    ///     sup.shutdown(std::time::Duration::from_secs(1)).await.unwrap();
+    /// });
+    /// ```
+    pub fn new() -> Supervisor {
+        let config = Config {
+            runtime: OnceLock::new(),
+            handle_signals: false,
+            states: Arc::default(),
+        };
+        Supervisor {
+            shared: Shared::new(config, CancellationToken::new(), DEFAULT_SHUTDOWN_TIMEOUT),
+        }
+    }
+
+    /// Whether the program is ready: every declared service is ready (as
+    /// its `ready = ...` says; imperative tasks and jobs do not count) and
+    /// shutdown has not begun. What a readiness probe should answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{supervised, Builder, Context};
+    ///
+    /// #[supervised(name = "server", ready = manual)]
+    /// async fn server(ctx: Context) {
+    ///     // bind the listener, then:
+    ///     ctx.ready();
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().only(["server"]).start()?;
+    /// assert!(!sup.is_ready(), "not before the server says so");
+    /// tokio::task::yield_now().await;
+    /// assert!(sup.is_ready());
+    /// sup.shutdown(std::time::Duration::from_secs(1)).await?;
+    /// assert!(!sup.is_ready());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        !self.shared.is_stopping() && deps::all_ready(&self.shared)
     }
 
     /// One row per name, finished ones too, in order of first start.
@@ -308,6 +377,43 @@ impl BlockingSpawner for Supervisor {
         f: Box<dyn FnOnce() + Send>,
     ) -> BlockingHandle<()> {
         self.spawn_blocking(name, f)
+    }
+}
+
+impl Default for Supervisor {
+    fn default() -> Self {
+        Supervisor::new()
+    }
+}
+
+impl Context {
+    /// The supervisor running this service, so that it can spawn tasks and
+    /// jobs, read the snapshot or serve health; `None` for a detached
+    /// context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{supervised, Builder, Context};
+    ///
+    /// #[supervised(name = "scheduler")]
+    /// async fn scheduler(ctx: Context) {
+    ///     let sup = ctx.supervisor().expect("run by a supervisor");
+    ///     let job = sup.spawn_blocking("nightly-report", || 6 * 7);
+    ///     assert_eq!(job.join().await.unwrap(), 42);
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().only(["scheduler"]).start()?;
+    /// sup.wait().await;
+    /// assert!(Context::detached("test", Default::default()).supervisor().is_none());
+    /// # sup.shutdown(std::time::Duration::from_secs(1)).await }
+    /// ```
+    pub fn supervisor(&self) -> Option<Supervisor> {
+        self.shared().map(|shared| Supervisor {
+            shared: Arc::clone(shared),
+        })
     }
 }
 

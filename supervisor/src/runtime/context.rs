@@ -63,6 +63,9 @@ pub struct Context {
     /// blocking run's thread): then it must look at the row, since an abort
     /// does not drop it.
     detachable: bool,
+    /// Whether this run's service is one others depend on: it then watches
+    /// its own stop token, cancelled at shutdown after them.
+    ordered: bool,
     source: Source,
 }
 
@@ -109,6 +112,7 @@ impl Clone for Context {
             attempt: self.attempt,
             // A clone can be moved into a task that outlives the run.
             detachable: true,
+            ordered: self.ordered,
             source,
         }
     }
@@ -121,10 +125,12 @@ impl Context {
         shared: Arc<Shared>,
         row: RowRef,
         instance: InstanceId,
+        ordered: bool,
     ) -> Self {
         Context {
             attempt,
             detachable: false,
+            ordered,
             source: Source::Supervisor {
                 shared,
                 row,
@@ -161,6 +167,7 @@ impl Context {
         Context {
             attempt: 0,
             detachable: false,
+            ordered: false,
             source: Source::Detached {
                 name: name.into(),
                 token,
@@ -201,6 +208,49 @@ impl Context {
         }
     }
 
+    /// Marks this run ready (for `ready = manual` services): services that
+    /// start `after` this one may start now, and
+    /// [`Supervisor::is_ready`](crate::Supervisor::is_ready) counts it.
+    /// Idempotent; a restart starts not ready again. Does nothing on a
+    /// detached context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Builder, Context, RestartPolicy, TaskDescriptor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().only(Vec::<String>::new()).start()?;
+    /// sup.spawn(TaskDescriptor::new("listener", RestartPolicy::Never, |ctx: Context| async move {
+    ///     // bind a socket, load a cache, ... then:
+    ///     ctx.ready();
+    ///     ctx.cancelled().await;
+    ///     Ok::<(), std::io::Error>(())
+    /// }))?;
+    /// tokio::task::yield_now().await;
+    /// assert!(sup.snapshot()[0].ready);
+    /// # sup.shutdown(std::time::Duration::from_secs(1)).await }
+    /// ```
+    pub fn ready(&self) {
+        if let Source::Supervisor {
+            shared,
+            row,
+            instance,
+        } = &self.source
+        {
+            lease::mark_ready(shared, row, *instance);
+        }
+    }
+
+    /// The supervisor's shared state, for a supervised context.
+    pub(crate) fn shared(&self) -> Option<&Arc<Shared>> {
+        match &self.source {
+            Source::Supervisor { shared, .. } => Some(shared),
+            Source::Detached { .. } => None,
+        }
+    }
+
     /// The service's name.
     pub fn name(&self) -> &str {
         match &self.source {
@@ -234,7 +284,9 @@ impl Context {
     fn watched(&self) -> Option<&CancellationToken> {
         match &self.source {
             Source::Detached { token, .. } => Some(token),
-            Source::Supervisor { shared, .. } if !self.detachable => Some(shared.root()),
+            Source::Supervisor { shared, .. } if !self.detachable && !self.ordered => {
+                Some(shared.root())
+            }
             Source::Supervisor { .. } => None,
         }
     }
@@ -268,7 +320,14 @@ impl Context {
                 shared,
                 row,
                 instance,
-            } => shared.is_stopping() || (self.detachable && !lease::is_active(row, *instance)),
+            } => {
+                let told = if self.ordered {
+                    lease::ordered_stop(row).is_none_or(|stop| stop.is_cancelled())
+                } else {
+                    shared.is_stopping()
+                };
+                told || (self.detachable && !lease::is_active(row, *instance))
+            }
         }
     }
 

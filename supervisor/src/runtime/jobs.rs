@@ -14,10 +14,11 @@ use tracing::Instrument;
 
 use super::blocking::{run_timed, ClockHold};
 use super::context::Context;
-use super::lease::{self, Lease, OnName};
+use super::lease::{self, Lease, OnName, Role};
 use super::pool;
 use super::row::{Aborter, InstanceId};
-use super::shared::Shared;
+use super::shared::{spawn_named, Shared};
+use super::stop;
 use super::table::RowRef;
 use crate::error::{BlockingError, Error};
 use crate::name::check_name;
@@ -238,12 +239,17 @@ where
         };
         return BlockingHandle::refused(name, error);
     }
-    let lease = match Lease::take(shared, &name, initial, OnName::Share) {
-        Ok(lease) => lease,
+    let taken = stop::runtime(shared, &name).and_then(|runtime| {
+        Lease::take(shared, &name, initial, OnName::Share, Role::Imperative)
+            .map(|lease| (runtime, lease))
+    });
+    let (runtime, lease) = match taken {
+        Ok(taken) => taken,
         Err(err) => {
             tracing::warn!(service = %name, "job refused: {err}");
             let error = match err {
                 Error::RuntimeGone { .. } => BlockingError::SupervisorDropped,
+                Error::NoRuntime => BlockingError::NoRuntime,
                 _ => BlockingError::Aborted,
             };
             return BlockingHandle::refused(name, error);
@@ -262,7 +268,7 @@ where
         requested: Arc::clone(&requested),
     };
     let span = tracing::info_span!("service", name = %name, attempt = 0u32);
-    let task = shared.config.spawn(&name, body(job).instrument(span));
+    let task = spawn_named(&runtime, &name, body(job).instrument(span));
     let aborter = Aborter {
         task: task.abort_handle(),
         requested: Some(requested),
@@ -342,7 +348,7 @@ where
         name,
         Status::Running,
         move |mut job: Job<R>| async move {
-            let ctx = Context::new(0, Arc::clone(&job.shared), job.row.clone(), job.id);
+            let ctx = Context::new(0, Arc::clone(&job.shared), job.row.clone(), job.id, false);
             let future = match catch(|| f(ctx)) {
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),

@@ -44,6 +44,7 @@ use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
 use crate::panic::lock;
+use crate::spec::Readiness;
 use crate::status::Status;
 
 /// What registering a name that is already active does to the instance
@@ -61,8 +62,21 @@ pub(crate) struct Lease {
     shared: Arc<Shared>,
     row: RowRef,
     id: InstanceId,
+    /// When a run counts as ready.
+    readiness: Readiness,
+    /// Whether the instance is a declared service: its readiness and status
+    /// changes wake whoever waits on declared services.
+    declared: bool,
     /// Set by [`Lease::end`]; otherwise `Drop` records `Aborted`.
     ended: bool,
+}
+
+/// Who an instance is: a declared service (with its `ready = ...`), or an
+/// imperative task or job (ready while running, never waited for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Declared(Readiness),
+    Imperative,
 }
 
 impl Lease {
@@ -78,7 +92,13 @@ impl Lease {
         name: &Arc<str>,
         status: Status,
         on_name: OnName,
+        role: Role,
     ) -> Result<Lease, Error> {
+        let (readiness, declared) = match role {
+            Role::Declared(readiness) => (readiness, true),
+            Role::Imperative => (Readiness::Started, false),
+        };
+        let ready = status == Status::Running && readiness == Readiness::Started;
         let now = Instant::now();
         let mut table = lock(&shared.table);
         // The flag only, not the token (whose mutex every registration would
@@ -98,9 +118,9 @@ impl Lease {
         let mut fresh = false;
         let row = table.row_for(name, || {
             fresh = true;
-            Row::new(Arc::clone(name), id, status.clone(), now)
+            Row::new(Arc::clone(name), id, status.clone(), ready, now)
         });
-        let previous = (!fresh).then(|| hand_over(&row, id, status, now, on_name));
+        let previous = (!fresh).then(|| hand_over(&row, id, status, ready, now, on_name));
         shared.active.acquire();
         drop(table);
         if let Some(Some(replaced)) = previous {
@@ -112,6 +132,8 @@ impl Lease {
             shared: Arc::clone(shared),
             row,
             id,
+            readiness,
+            declared,
             ended: false,
         })
     }
@@ -128,21 +150,45 @@ impl Lease {
         &self.shared
     }
 
-    /// Applies `f` when the row still shows this instance as active.
+    /// Applies `f` when the row still shows this instance as active; then
+    /// wakes the waiters on declared services.
     fn write(&self, f: impl FnOnce(&mut RowState)) {
-        let mut s = lock(&self.row.state);
-        if s.instance == self.id && s.status.is_active() {
+        {
+            let mut s = lock(&self.row.state);
+            if s.instance != self.id || !s.status.is_active() {
+                return;
+            }
             f(&mut s);
+        }
+        if self.declared {
+            self.shared.readiness_changed();
         }
     }
 
-    /// Queued → Running (a job got its slot).
+    /// Whether a run is ready as soon as it starts.
+    fn ready_at_start(&self) -> bool {
+        self.readiness == Readiness::Started
+    }
+
+    /// Queued → Running: a job got its slot, or a service's dependencies
+    /// are ready.
     pub(crate) fn running(&self) {
         let now = Instant::now();
+        let ready = self.ready_at_start();
         self.write(|s| {
             s.status = Status::Running;
+            s.ready = ready;
             s.started_at = now;
             s.ended_at = None;
+        });
+    }
+
+    /// Restarting → Queued: the delay is over, the dependencies are not
+    /// ready yet.
+    pub(crate) fn queued(&self) {
+        self.write(|s| {
+            s.status = Status::Queued;
+            s.ready = false;
         });
     }
 
@@ -153,6 +199,7 @@ impl Lease {
         self.write(|s| {
             s.last_failure = Some(reason.into());
             s.status = Status::Restarting { attempt, max };
+            s.ready = false;
             s.ended_at = Some(now);
         });
         self.row.metrics().failures.increment(1);
@@ -161,8 +208,10 @@ impl Lease {
     /// Restarting → Running: the delay is over and the next run starts.
     pub(crate) fn restarted(&self) {
         let now = Instant::now();
+        let ready = self.ready_at_start();
         self.write(|s| {
             s.status = Status::Running;
+            s.ready = ready;
             s.restarts = s.restarts.saturating_add(1);
             s.started_at = now;
             s.ended_at = None;
@@ -192,6 +241,8 @@ impl Lease {
             if let Status::Failed { reason } = &status {
                 s.last_failure = Some(reason.as_str().into());
             }
+            // A Completed service counts as ready whatever its kind.
+            s.ready = status == Status::Completed;
             s.status = status;
             s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
             s.abort = None;
@@ -209,6 +260,9 @@ impl Lease {
                 self.shared.shutdown.record_kill(&self.row.name);
             }
             self.shared.active.release();
+        }
+        if self.declared {
+            self.shared.readiness_changed();
         }
         left
     }
@@ -261,6 +315,7 @@ fn hand_over(
     row: &Row,
     id: InstanceId,
     status: Status,
+    ready: bool,
     now: Instant,
     on_name: OnName,
 ) -> Option<Replaced> {
@@ -281,6 +336,7 @@ fn hand_over(
     }
     s.instance = id;
     s.status = status;
+    s.ready = ready;
     s.restarts = 0;
     s.started_at = now;
     s.ended_at = None;
@@ -325,6 +381,7 @@ pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) ->
             return false;
         }
         s.status = Status::Aborted;
+        s.ready = false;
         if s.ended_at.is_none() {
             s.ended_at = Some(Instant::now());
         }
@@ -388,9 +445,47 @@ pub(crate) fn run_token(
     if let Some((_, token)) = tokens.iter().find(|(id, _)| *id == instance) {
         return Some(token.clone());
     }
-    let token = shared.root().child_token();
+    let parent = s
+        .extra
+        .as_ref()
+        .and_then(|extra| extra.stop.as_ref())
+        .unwrap_or(shared.root());
+    let token = parent.child_token();
+    let tokens = &mut s.extra_mut().run_tokens;
     tokens.push((instance, token.clone()));
     Some(token)
+}
+
+/// `Context::ready()`: the run of `instance` is ready, if the row still shows
+/// it running. Wakes the waiters on declared services when that changed.
+pub(crate) fn mark_ready(shared: &Shared, row: &Row, instance: InstanceId) {
+    let changed = {
+        let mut s = lock(&row.state);
+        let running = s.instance == instance && s.status == Status::Running;
+        let changed = running && !s.ready;
+        if changed {
+            s.ready = true;
+        }
+        changed
+    };
+    if changed {
+        shared.readiness_changed();
+    }
+}
+
+/// The token a service others depend on watches instead of the
+/// supervisor's; `None` for a row without one.
+pub(crate) fn ordered_stop(row: &Row) -> Option<CancellationToken> {
+    lock(&row.state)
+        .extra
+        .as_ref()
+        .and_then(|extra| extra.stop.clone())
+}
+
+/// Gives a declared service others depend on its own stop token (see
+/// `Node::stop`).
+pub(crate) fn set_ordered_stop(row: &Row, stop: CancellationToken) {
+    lock(&row.state).extra_mut().stop = Some(stop);
 }
 
 /// Whether `instance` is still in the row's active set (not aborted,

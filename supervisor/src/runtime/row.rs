@@ -44,6 +44,9 @@ pub(crate) struct RowState {
     /// The instance this row describes; writes from any other are ignored.
     pub(crate) instance: InstanceId,
     pub(crate) status: Status,
+    /// Whether the instance is ready (see [`Readiness`](crate::Readiness)):
+    /// only `lease` decides.
+    pub(crate) ready: bool,
     pub(crate) restarts: u32,
     pub(crate) started_at: Instant,
     pub(crate) ended_at: Option<Instant>,
@@ -64,6 +67,10 @@ pub(crate) struct Extra {
     /// (`Context::token`, or a detachable `Context` waiting to be
     /// cancelled). Made on demand, so a service that never asks pays nothing.
     pub(crate) run_tokens: Vec<(InstanceId, CancellationToken)>,
+    /// For a declared service others start after: what its `Context`
+    /// watches instead of the supervisor's token, cancelled at shutdown only
+    /// once every service that depends on it has ended.
+    pub(crate) stop: Option<CancellationToken>,
 }
 
 impl RowState {
@@ -87,11 +94,9 @@ impl RowState {
 
     /// Frees the rare part once it holds nothing.
     pub(crate) fn tidy(&mut self) {
-        if self
-            .extra
-            .as_ref()
-            .is_some_and(|extra| extra.others.is_empty() && extra.run_tokens.is_empty())
-        {
+        if self.extra.as_ref().is_some_and(|extra| {
+            extra.others.is_empty() && extra.run_tokens.is_empty() && extra.stop.is_none()
+        }) {
             self.extra = None;
         }
     }
@@ -118,13 +123,20 @@ impl Aborter {
 }
 
 impl Row {
-    pub(crate) fn new(name: Arc<str>, instance: InstanceId, status: Status, now: Instant) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        instance: InstanceId,
+        status: Status,
+        ready: bool,
+        now: Instant,
+    ) -> Self {
         Row {
             name,
             metrics: OnceLock::new(),
             state: Mutex::new(RowState {
                 instance,
                 status,
+                ready,
                 restarts: 0,
                 started_at: now,
                 ended_at: None,
@@ -155,6 +167,7 @@ impl Row {
         ServiceSnapshot {
             name: Arc::clone(&self.name),
             status: s.status.clone(),
+            ready: s.ready,
             restarts: s.restarts,
             started_at: s.started_at,
             uptime: end.saturating_duration_since(s.started_at),

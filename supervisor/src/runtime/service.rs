@@ -8,15 +8,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use super::blocking;
 use super::context::Context;
-use super::lease::{self, Lease, OnName};
+use super::deps::{self, Waited};
+use super::lease::{self, Lease, OnName, Role};
 use super::outcome::Outcome;
 use super::row::Aborter;
-use super::shared::Shared;
+use super::shared::{spawn_named, Shared};
+use super::stop;
 use super::table::RowRef;
 use crate::error::Error;
 use crate::panic::{catch, CatchUnwind};
@@ -55,6 +58,24 @@ pub(crate) struct Instance {
     lease: Lease,
     work: Work,
     policy: RestartPolicy,
+    /// For a declared service: its position among the declared services.
+    node: Option<u32>,
+    /// Whether each start waits for dependencies (`after = [...]`).
+    waits: bool,
+    /// Whether others depend on it: its `Context` then watches its own stop
+    /// token, cancelled at shutdown after them.
+    ordered: bool,
+}
+
+/// What a declared instance is among the declared services.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Place {
+    /// Its position among them.
+    pub(crate) node: Option<u32>,
+    /// Whether it starts after others.
+    pub(crate) waits: bool,
+    /// Whether others start after it.
+    pub(crate) ordered: bool,
 }
 
 /// Where a started instance is, to abort it.
@@ -72,23 +93,45 @@ impl Instance {
         policy: RestartPolicy,
         on_name: OnName,
     ) -> Result<Started, Error> {
-        let lease = Lease::take(shared, &name, Status::Running, on_name)?;
+        let runtime = stop::runtime(shared, &name)?;
+        let lease = Lease::take(shared, &name, Status::Running, on_name, Role::Imperative)?;
+        Ok(Instance::launch(
+            &runtime,
+            lease,
+            work,
+            policy,
+            Place::default(),
+        ))
+    }
+
+    /// Spawns the task of a registered instance.
+    pub(crate) fn launch(
+        runtime: &Handle,
+        lease: Lease,
+        work: Work,
+        policy: RestartPolicy,
+        place: Place,
+    ) -> Started {
         let started = Started {
             row: lease.row().clone(),
             id: lease.id(),
         };
+        let shared = Arc::clone(lease.shared());
         let instance = Instance {
             lease,
             work,
             policy,
+            node: place.node,
+            waits: place.waits,
+            ordered: place.ordered,
         };
-        let task = shared.config.spawn(&name, instance.run());
+        let task = spawn_named(runtime, &started.row.name, instance.run());
         let aborter = Aborter {
             task: task.abort_handle(),
             requested: None,
         };
-        lease::attach(shared, &started.row, started.id, aborter);
-        Ok(started)
+        lease::attach(&shared, &started.row, started.id, aborter);
+        started
     }
 
     /// Attempt after attempt until a final status.
@@ -104,6 +147,12 @@ impl Instance {
             // Runs over the instance's lifetime, and failures in a row.
             let mut attempt: u32 = 0;
             let mut streak: u32 = 0;
+            if self.waits {
+                if let Err(status) = self.dependencies().await {
+                    return self.end(status);
+                }
+                self.lease.running();
+            }
             loop {
                 let began = tokio::time::Instant::now();
                 let outcome = match self.prepare(attempt) {
@@ -125,6 +174,12 @@ impl Instance {
                 if !resumed {
                     return self.end(Status::Stopped);
                 }
+                if self.waits {
+                    self.lease.queued();
+                    if let Err(status) = self.dependencies().await {
+                        return self.end(status);
+                    }
+                }
                 self.lease.restarted();
                 attempt = attempt.saturating_add(1);
                 tracing::info!(service = %self.lease.row().name, attempt, "restarting");
@@ -142,7 +197,13 @@ impl Instance {
         let row = self.lease.row();
         let shared = self.lease.shared();
         let span = tracing::info_span!("service", name = %row.name, attempt);
-        let ctx = Context::new(attempt, Arc::clone(shared), row.clone(), self.lease.id());
+        let ctx = Context::new(
+            attempt,
+            Arc::clone(shared),
+            row.clone(),
+            self.lease.id(),
+            self.ordered,
+        );
         let (factory_result, cooperative) = match &self.work {
             Work::Declared(Entry::Async {
                 factory,
@@ -222,6 +283,24 @@ impl Instance {
         Next::Restart(delay)
     }
 
+    /// Waits until the dependencies are ready (the row shows `Queued`);
+    /// `Err` with the final status when the instance must not start.
+    /// Boxed, and only for services with `after`, so that others pay
+    /// nothing.
+    async fn dependencies(&self) -> Result<(), Status> {
+        let (true, Some(node)) = (self.waits, self.node) else {
+            return Ok(());
+        };
+        match Box::pin(deps::wait_for(self.lease.shared(), node as usize)).await {
+            Waited::Ready => Ok(()),
+            Waited::Stopped => Err(Status::Stopped),
+            Waited::Failed(reason) => {
+                tracing::error!(service = %self.lease.row().name, %reason, "cannot start");
+                Err(Status::Failed { reason })
+            }
+        }
+    }
+
     /// Ends the instance with its final status.
     fn end(self, status: Status) {
         let name = &self.lease.row().name;
@@ -253,13 +332,22 @@ mod tests {
     #[tokio::test]
     async fn the_spawned_future_stays_small() {
         let shared = Shared::for_tests();
-        let lease = Lease::take(&shared, &Arc::from("probe"), Status::Running, OnName::Share)
-            .expect("registered");
+        let lease = Lease::take(
+            &shared,
+            &Arc::from("probe"),
+            Status::Running,
+            OnName::Share,
+            Role::Imperative,
+        )
+        .expect("registered");
         let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));
         let instance = Instance {
             lease,
             work: Work::Task(factory),
             policy: RestartPolicy::Never,
+            node: None,
+            waits: false,
+            ordered: false,
         };
         let future = instance.run();
         let size = std::mem::size_of_val(&future);

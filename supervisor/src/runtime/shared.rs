@@ -9,7 +9,7 @@
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -28,34 +28,38 @@ pub const MAX_BLOCKING: usize = 8;
 
 /// What the builder decided; fixed for the supervisor's life.
 pub(crate) struct Config {
-    /// The runtime every task of this supervisor is spawned on.
-    pub(crate) runtime: Handle,
+    /// The runtime every task of this supervisor is spawned on: the one
+    /// `start()` ran in, or for `Supervisor::new()`, the one its first
+    /// spawn runs in.
+    pub(crate) runtime: OnceLock<Handle>,
     /// Whether `run()` handles SIGINT/SIGTERM.
     pub(crate) handle_signals: bool,
     /// The values of `State<T>` parameters, by type.
     pub(crate) states: Arc<States>,
 }
 
-impl Config {
-    /// Spawns a task of this supervisor on its runtime, named after its
-    /// service for tokio-console when built with `--cfg tokio_unstable`.
-    pub(crate) fn spawn<F>(&self, name: &str, future: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
+/// Spawns a task on `runtime`, named after its service for tokio-console
+/// when built with `--cfg tokio_unstable`.
+pub(crate) fn spawn_named<F>(
+    runtime: &Handle,
+    name: &str,
+    future: F,
+) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[cfg(tokio_unstable)]
     {
-        #[cfg(tokio_unstable)]
-        {
-            tokio::task::Builder::new()
-                .name(name)
-                .spawn_on(future, &self.runtime)
-                .expect("spawning a task on a live runtime does not fail")
-        }
-        #[cfg(not(tokio_unstable))]
-        {
-            let _ = name;
-            self.runtime.spawn(future)
-        }
+        tokio::task::Builder::new()
+            .name(name)
+            .spawn_on(future, runtime)
+            .expect("spawning a task on a live runtime does not fail")
+    }
+    #[cfg(not(tokio_unstable))]
+    {
+        let _ = name;
+        runtime.spawn(future)
     }
 }
 
@@ -65,6 +69,10 @@ pub(crate) struct Shared {
     pub(crate) shutdown: Shutdown,
     pub(crate) table: Mutex<Table>,
     pub(crate) active: Active,
+    /// The declared services and their dependencies, set once by `start()`.
+    pub(crate) declared: OnceLock<Declared>,
+    /// Notified when a declared service's readiness or status changes.
+    pub(crate) readiness: Notify,
     next_id: AtomicU64,
     /// Slots for `spawn_blocking` closures.
     pub(crate) slots: Arc<Semaphore>,
@@ -81,6 +89,8 @@ impl Shared {
             shutdown: Shutdown::new(root, shutdown_timeout),
             table: Mutex::new(Table::default()),
             active: Active::new(),
+            declared: OnceLock::new(),
+            readiness: Notify::new(),
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
         })
@@ -92,7 +102,7 @@ impl Shared {
     pub(crate) fn for_tests() -> Arc<Self> {
         Shared::new(
             Config {
-                runtime: Handle::current(),
+                runtime: OnceLock::from(Handle::current()),
                 handle_signals: false,
                 states: Arc::default(),
             },
@@ -125,6 +135,18 @@ impl Shared {
         self.shutdown.root.cancel();
     }
 
+    /// The runtime, once known.
+    pub(crate) fn runtime(&self) -> Option<&Handle> {
+        self.config.runtime.get()
+    }
+
+    /// Tells the waiters on declared services' readiness to look again.
+    pub(crate) fn readiness_changed(&self) {
+        if self.declared.get().is_some() {
+            self.readiness.notify_waiters();
+        }
+    }
+
     /// A fresh instance id.
     pub(crate) fn next_id(&self) -> InstanceId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -142,6 +164,25 @@ impl Shared {
         rows.extend(table.rows().map(|row| row.snapshot(now)));
         rows
     }
+}
+
+/// The declared services of one supervisor, in order of name.
+#[derive(Default)]
+pub(crate) struct Declared {
+    pub(crate) nodes: Vec<Node>,
+}
+
+/// One declared service.
+pub(crate) struct Node {
+    pub(crate) row: RowRef,
+    /// The services it starts after (positions in [`Declared::nodes`]).
+    pub(crate) after: Vec<usize>,
+    /// Every service that depends on it, directly or not.
+    pub(crate) dependants: Vec<usize>,
+    /// For a service others depend on: cancelled at shutdown once all of
+    /// them have ended (its `Context` watches this, not the supervisor's
+    /// token).
+    pub(crate) stop: Option<CancellationToken>,
 }
 
 /// How many instances are Queued, Running or Restarting: an atomic count

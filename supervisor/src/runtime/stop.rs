@@ -11,6 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
+
+use super::deps;
 use super::lease;
 use super::shared::Shared;
 use crate::error::{Error, ServiceFailure};
@@ -67,8 +70,13 @@ async fn drive(shared: &Shared) -> Result<(), Error> {
         "shutdown: cancelling every service"
     );
     let kill = &shared.shutdown.kill;
+    // Services others depend on are told once those others have ended.
+    let ended = async {
+        deps::stop_in_order(shared).await;
+        shared.active.idle().await;
+    };
     tokio::select! {
-        () = shared.active.idle() => {}
+        () = ended => {}
         () = tokio::time::sleep(timeout) => {
             tracing::warn!(
                 still_running = shared.active.get(),
@@ -79,6 +87,7 @@ async fn drive(shared: &Shared) -> Result<(), Error> {
         () = kill.cancelled() => {}
     }
     if kill.is_cancelled() {
+        deps::stop_all(shared);
         lease::abort_remaining(shared);
     }
     // Every instance still active has been aborted; its task ends (and its
@@ -90,6 +99,33 @@ async fn drive(shared: &Shared) -> Result<(), Error> {
         Err(err) => tracing::error!("shutdown complete: {err}"),
     }
     result
+}
+
+/// The supervisor's runtime, for spawning `name`. A supervisor made by
+/// `Supervisor::new()` adopts the current runtime at its first spawn (and
+/// starts watching its token there).
+///
+/// # Errors
+///
+/// [`Error::NoRuntime`] when neither exists, [`Error::RuntimeGone`] when the
+/// supervisor's runtime has shut down.
+pub(crate) fn runtime(shared: &Arc<Shared>, name: &Arc<str>) -> Result<Handle, Error> {
+    if let Some(runtime) = shared.runtime() {
+        return Ok(runtime.clone());
+    }
+    let current = Handle::try_current().map_err(|_| Error::NoRuntime)?;
+    adopt(shared, current).ok_or_else(|| Error::RuntimeGone {
+        name: Arc::clone(name),
+    })
+}
+
+/// Makes `runtime` the supervisor's (unless it has one already) and starts
+/// the watcher there; returns the supervisor's runtime.
+pub(crate) fn adopt(shared: &Arc<Shared>, runtime: Handle) -> Option<Handle> {
+    if shared.config.runtime.set(runtime.clone()).is_ok() {
+        runtime.spawn(watch(Arc::clone(shared)));
+    }
+    shared.runtime().cloned()
 }
 
 /// A second signal: abort everything now.
