@@ -203,17 +203,15 @@ fn start_declared(shared: &Arc<Shared>, runtime: &Handle, plan: Plan) {
     let _ = shared.declared.set(Declared { nodes });
     for (at, (lease, planned)) in leases.into_iter().zip(plan.services).enumerate() {
         let place = Place {
-            node: u32::try_from(at).ok(),
+            node: u32::try_from(at).unwrap_or(u32::MAX),
             waits: !planned.after.is_empty(),
             ordered: !planned.dependants.is_empty(),
         };
         let spec = planned.spec;
-        Instance::launch(
-            runtime,
-            lease,
-            Work::Declared(spec.entry()),
-            spec.restart(),
+        let work = Work::Declared {
+            entry: spec.entry(),
             place,
-        );
+        };
+        Instance::launch(runtime, lease, work, spec.restart());
     }
 }

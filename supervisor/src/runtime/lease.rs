@@ -520,8 +520,6 @@ fn take_run_token(s: &mut RowState, instance: InstanceId) -> Option<Cancellation
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn shared() -> Arc<Shared> {
@@ -529,7 +527,14 @@ mod tests {
     }
 
     fn take(shared: &Arc<Shared>, name: &str, on_name: OnName) -> Lease {
-        Lease::take(shared, &Arc::from(name), Status::Running, on_name).expect("registered")
+        Lease::take(
+            shared,
+            &Arc::from(name),
+            Status::Running,
+            on_name,
+            Role::Imperative,
+        )
+        .expect("registered")
     }
 
     #[tokio::test]

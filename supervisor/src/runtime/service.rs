@@ -30,7 +30,12 @@ use crate::status::Status;
 /// task's factory (which always receives a `Context`).
 #[derive(Clone)]
 pub(crate) enum Work {
-    Declared(Entry),
+    /// A declared service, and its place among the declared services
+    /// (kept here: it fits beside the entry at no cost).
+    Declared {
+        entry: Entry,
+        place: Place,
+    },
     Task(Factory),
 }
 
@@ -58,23 +63,17 @@ pub(crate) struct Instance {
     lease: Lease,
     work: Work,
     policy: RestartPolicy,
-    /// For a declared service: its position among the declared services.
-    node: Option<u32>,
-    /// Whether each start waits for dependencies (`after = [...]`).
-    waits: bool,
-    /// Whether others depend on it: its `Context` then watches its own stop
-    /// token, cancelled at shutdown after them.
-    ordered: bool,
 }
 
-/// What a declared instance is among the declared services.
-#[derive(Clone, Copy, Debug, Default)]
+/// Where a declared service stands among the declared services.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Place {
     /// Its position among them.
-    pub(crate) node: Option<u32>,
-    /// Whether it starts after others.
+    pub(crate) node: u32,
+    /// Whether each start waits for dependencies (`after = [...]`).
     pub(crate) waits: bool,
-    /// Whether others start after it.
+    /// Whether others depend on it: its `Context` then watches its own stop
+    /// token, cancelled at shutdown after them.
     pub(crate) ordered: bool,
 }
 
@@ -95,13 +94,7 @@ impl Instance {
     ) -> Result<Started, Error> {
         let runtime = stop::runtime(shared, &name)?;
         let lease = Lease::take(shared, &name, Status::Running, on_name, Role::Imperative)?;
-        Ok(Instance::launch(
-            &runtime,
-            lease,
-            work,
-            policy,
-            Place::default(),
-        ))
+        Ok(Instance::launch(&runtime, lease, work, policy))
     }
 
     /// Spawns the task of a registered instance.
@@ -110,7 +103,6 @@ impl Instance {
         lease: Lease,
         work: Work,
         policy: RestartPolicy,
-        place: Place,
     ) -> Started {
         let started = Started {
             row: lease.row().clone(),
@@ -121,9 +113,6 @@ impl Instance {
             lease,
             work,
             policy,
-            node: place.node,
-            waits: place.waits,
-            ordered: place.ordered,
         };
         let task = spawn_named(runtime, &started.row.name, instance.run());
         let aborter = Aborter {
@@ -147,7 +136,7 @@ impl Instance {
             // Runs over the instance's lifetime, and failures in a row.
             let mut attempt: u32 = 0;
             let mut streak: u32 = 0;
-            if self.waits {
+            if self.place().is_some_and(|place| place.waits) {
                 if let Err(status) = self.dependencies().await {
                     return self.end(status);
                 }
@@ -174,7 +163,7 @@ impl Instance {
                 if !resumed {
                     return self.end(Status::Stopped);
                 }
-                if self.waits {
+                if self.place().is_some_and(|place| place.waits) {
                     self.lease.queued();
                     if let Err(status) = self.dependencies().await {
                         return self.end(status);
@@ -202,19 +191,26 @@ impl Instance {
             Arc::clone(shared),
             row.clone(),
             self.lease.id(),
-            self.ordered,
+            self.place().is_some_and(|place| place.ordered),
         );
         let (factory_result, cooperative) = match &self.work {
-            Work::Declared(Entry::Async {
-                factory,
-                takes_context,
-            }) => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
+            Work::Declared {
+                entry:
+                    Entry::Async {
+                        factory,
+                        takes_context,
+                    },
+                ..
+            } => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
             Work::Task(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
             // A blocking fn is never dropped at shutdown (a thread cannot
             // be): with or without a Context, it is awaited until the
             // deadline. Its thread may outlive an abort: its Context must
             // look at the row.
-            Work::Declared(Entry::Blocking { run, .. }) => {
+            Work::Declared {
+                entry: Entry::Blocking { run, .. },
+                ..
+            } => {
                 let run = blocking::run_service(row.clone(), ctx.detachable(), *run);
                 return Run::Boxed(Box::pin(run.instrument(span)));
             }
@@ -288,16 +284,24 @@ impl Instance {
     /// Boxed, and only for services with `after`, so that others pay
     /// nothing.
     async fn dependencies(&self) -> Result<(), Status> {
-        let (true, Some(node)) = (self.waits, self.node) else {
+        let Some(place) = self.place().filter(|place| place.waits) else {
             return Ok(());
         };
-        match Box::pin(deps::wait_for(self.lease.shared(), node as usize)).await {
+        match Box::pin(deps::wait_for(self.lease.shared(), place.node as usize)).await {
             Waited::Ready => Ok(()),
             Waited::Stopped => Err(Status::Stopped),
             Waited::Failed(reason) => {
                 tracing::error!(service = %self.lease.row().name, %reason, "cannot start");
                 Err(Status::Failed { reason })
             }
+        }
+    }
+
+    /// Its place among the declared services, for a declared one.
+    fn place(&self) -> Option<Place> {
+        match &self.work {
+            Work::Declared { place, .. } => Some(*place),
+            Work::Task(_) => None,
         }
     }
 
@@ -345,9 +349,6 @@ mod tests {
             lease,
             work: Work::Task(factory),
             policy: RestartPolicy::Never,
-            node: None,
-            waits: false,
-            ordered: false,
         };
         let future = instance.run();
         let size = std::mem::size_of_val(&future);
