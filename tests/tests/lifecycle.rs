@@ -399,9 +399,10 @@ async fn active_count_counts_running_services_only() {
 
 #[tokio::test(start_paused = true)]
 async fn abort_on_request_leaves_the_active_count_at_once() {
-    let sup = start_only(&["lc-abort-now-1", "lc-abort-now-2"]);
+    let services = ["lc-abort-now-1", "lc-abort-now-2"];
+    let sup = start_only(&services);
     tokio::task::yield_now().await;
-    assert_eq!(sup.active_count(), 2, "{:#?}", sup.snapshot());
+    assert_eq!(sup.active_count(), services.len(), "{:#?}", sup.snapshot());
     assert!(sup.abort("lc-abort-now-1"));
     let active_rows = sup
         .snapshot()
@@ -445,8 +446,9 @@ async fn run_returns_once_no_service_is_active_naming_the_failed_ones() {
 #[tokio::test(start_paused = true)]
 async fn wait_returns_once_every_service_has_ended() {
     let began = tokio::time::Instant::now();
-    let sup = start_only(&["lc-wait-short", "lc-wait-long"]);
-    assert_eq!(sup.active_count(), 2, "{:#?}", sup.snapshot());
+    let services = ["lc-wait-short", "lc-wait-long"];
+    let sup = start_only(&services);
+    assert_eq!(sup.active_count(), services.len(), "{:#?}", sup.snapshot());
     wait_idle(&sup, EVENTUALLY).await;
     let elapsed = began.elapsed();
     // Event driven: it returns as the last service ends (give or take the
@@ -457,7 +459,7 @@ async fn wait_returns_once_every_service_has_ended() {
         sup.snapshot()
     );
     assert_eq!(sup.active_count(), 0);
-    for name in ["lc-wait-short", "lc-wait-long"] {
+    for name in services {
         assert_status(&sup, name, Status::Completed);
     }
     // Waiting again on an idle supervisor returns at once.
