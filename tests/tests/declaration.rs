@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use supervisor::{
     supervised, CancellationToken, Context, RestartPolicy, ServiceSpec, Status, Supervisor,
 };
-use tests::{assert_status, names, row, start_only, wait_idle, Poll};
+use tests::{assert_status, failure_reason, names, row, start_only, wait_idle, Poll};
 
 // ---------------------------------------------------------------- helpers
 
@@ -246,14 +246,11 @@ async fn anyhow_result_ok_completes_and_err_fails_with_its_text() {
     wait_idle(&sup, EVENTUALLY).await;
     assert_status(&sup, "decl-anyhow-ok", Status::Completed);
     assert_eq!(ANYHOW_OK_RUNS.load(Ordering::SeqCst), 1);
-    match row(&sup, "decl-anyhow-error").status {
-        Status::Failed { reason } => assert!(
-            reason.starts_with("outer layer"),
-            "reason {reason:?} in {:#?}",
-            sup.snapshot()
-        ),
-        other => panic!("expected Failed, got {other:?}: {:#?}", sup.snapshot()),
-    }
+    let reason = failure_reason(&sup, "decl-anyhow-error");
+    assert!(
+        reason.starts_with("outer layer"),
+        "reason {reason:?} in\n{sup}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use supervisor::{RestartPolicy, Status, Supervisor, TaskDescriptor};
-use tests::{backoff, names, row, spawn_failing, spawn_idle, start_empty};
+use tests::{backoff, names, row, spawn_completing, spawn_failing, spawn_idle, start_empty};
 
 /// A supervisor whose rows show every kind of status, on the paused clock.
 async fn varied(prefix: &str) -> Supervisor {
@@ -38,12 +38,7 @@ async fn varied(prefix: &str) -> Supervisor {
         RestartPolicy::Never,
         "disk full",
     );
-    sup.spawn(TaskDescriptor::new(
-        format!("{prefix}-completed"),
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), std::io::Error>(()) },
-    ))
-    .expect("spawn");
+    spawn_completing(&sup, &format!("{prefix}-completed"));
     spawn_idle(&sup, &format!("{prefix}-aborted"));
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert!(sup.abort(&format!("{prefix}-aborted")), "{sup}");

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use supervisor::{supervised, BoxFuture, Builder, Context, RestartPolicy, Status, TaskDescriptor};
 use tests::{
-    assert_status, backoff, failed_names, names, row, spawn_idle, start_only, status, wait_idle,
-    Poll,
+    assert_status, backoff, failed_names, failure_reason, names, row, spawn_completing, spawn_idle,
+    start_only, status, wait_idle, Poll,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -25,13 +25,8 @@ const POLL: Poll = Poll {
 
 // ---------------------------------------------------------------- services
 
-#[supervised(name = "lc-complete")]
-async fn lc_complete() {}
-
-#[supervised(name = "lc-stop")]
-async fn lc_stop(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::completing_services!("lc-complete");
+tests::idle_services!("lc-stop");
 
 const LC_ERR_TEXT: &str = "disk quota exceeded on /var/lib/app (27 GiB used)\nsecond line";
 
@@ -40,12 +35,7 @@ async fn lc_err() -> Result<(), String> {
     Err(LC_ERR_TEXT.to_string())
 }
 
-#[supervised(name = "lc-stubborn")]
-async fn lc_stubborn(_ctx: Context) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
+tests::stubborn_services!("lc-stubborn");
 
 #[supervised(name = "lc-panic-late", restart = backoff(1, "1s"))]
 async fn lc_panic_late(ctx: Context) {
@@ -81,33 +71,10 @@ async fn lc_attempts(ctx: Context) -> Result<(), String> {
     Err(format!("run {} failed", ctx.attempt()))
 }
 
-#[supervised(name = "lc-order-b")]
-async fn lc_order_b(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::idle_services!("lc-order-b", "lc-order-c", "lc-order-a");
 
-#[supervised(name = "lc-order-c")]
-async fn lc_order_c(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-order-a")]
-async fn lc_order_a(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-count-1")]
-async fn lc_count_1(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-count-2")]
-async fn lc_count_2(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-count-done")]
-async fn lc_count_done() {}
+tests::idle_services!("lc-count-1", "lc-count-2");
+tests::completing_services!("lc-count-done");
 
 #[supervised(name = "lc-wait-short")]
 async fn lc_wait_short() {
@@ -149,15 +116,7 @@ async fn lc_uptime_stopped(ctx: Context) {
     tokio::time::sleep(CLEANUP).await;
 }
 
-#[supervised(name = "lc-abort-now-1")]
-async fn lc_abort_now_1(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-abort-now-2")]
-async fn lc_abort_now_2(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::idle_services!("lc-abort-now-1", "lc-abort-now-2");
 
 #[supervised(name = "lc-run-ok")]
 async fn lc_run_ok() {
@@ -170,18 +129,14 @@ async fn lc_run_failing() -> Result<(), String> {
     Err("gave up".into())
 }
 
-#[supervised(name = "lc-table-ok")]
-async fn lc_table_ok() {}
+tests::completing_services!("lc-table-ok");
 
 #[supervised(name = "lc-table-failing")]
 async fn lc_table_failing() -> std::io::Result<()> {
     Err(std::io::Error::other("table reason"))
 }
 
-#[supervised(name = "lc-factory-bystander")]
-async fn lc_factory_bystander(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::idle_services!("lc-factory-bystander");
 
 // ---------------------------------------------------------------- tests
 
@@ -263,12 +218,8 @@ async fn panic_in_body_before_first_await_is_failed_not_fatal() {
     );
     assert_status(&sup, "lc-bystander", Status::Running);
     assert_eq!(sup.active_count(), 1, "{:#?}", sup.snapshot());
-    sup.spawn(TaskDescriptor::new(
-        "lc-late-spawn",
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), String>(()) },
-    ))
-    .expect("the supervisor still takes new tasks");
+    // The supervisor still takes new tasks.
+    spawn_completing(&sup, "lc-late-spawn");
     POLL.until_status(&sup, "lc-late-spawn", Status::Completed)
         .await;
 
@@ -309,12 +260,8 @@ async fn panic_in_the_factory_of_a_spawned_task_is_failed_not_fatal() {
             .all(|name| matches!(status(&sup, name), Status::Failed { .. }))
     })
     .await;
-    match row(&sup, "lc-factory-never").status {
-        Status::Failed { reason } => {
-            assert!(reason.starts_with("factory blew up on call"), "{reason:?}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = failure_reason(&sup, "lc-factory-never");
+    assert!(reason.starts_with("factory blew up on call"), "{reason:?}");
     let backoff = row(&sup, "lc-factory-backoff");
     assert_eq!(backoff.restarts, 2, "{:#?}", sup.snapshot());
     assert_eq!(calls.load(Ordering::SeqCst), 1 + 3, "{:#?}", sup.snapshot());
