@@ -4,14 +4,15 @@
 //! Tests in this file run in parallel in one process, so each one starts only
 //! its own services (`Builder::only`).
 
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use supervisor::{supervised, BoxFuture, Builder, Context, RestartPolicy, Status, TaskDescriptor};
 use tests::{
-    assert_status, backoff, failed_names, failure_reason, names, row, spawn_completing, spawn_idle,
-    start_only, status, wait_idle, Poll,
+    assert_status, backoff, failed_names, failure_reason, failures, names, row, spawn_completing,
+    spawn_idle, start_only, status, wait_idle, Poll,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -36,6 +37,47 @@ async fn lc_err() -> Result<(), String> {
 }
 
 tests::stubborn_services!("lc-stubborn");
+
+/// An error with its source: one link of a chain.
+#[derive(Debug)]
+struct Link(&'static str, Option<Box<Link>>);
+
+impl Link {
+    /// An error reading `text`, whose source reads `sources[0]`, whose
+    /// source reads `sources[1]`, and so on to the root cause.
+    fn chain(text: &'static str, sources: &[&'static str]) -> Link {
+        let source = sources
+            .split_first()
+            .map(|(next, rest)| Box::new(Link::chain(next, rest)));
+        Link(text, source)
+    }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Link {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1.as_deref().map(|link| link as _)
+    }
+}
+
+#[supervised(name = "lc-chain")]
+async fn lc_chain() -> Result<(), Link> {
+    Err(Link::chain("outer", &["inner", "root cause"]))
+}
+
+/// Its own text already ends with its source's.
+#[supervised(name = "lc-chain-repeated")]
+async fn lc_chain_repeated() -> Result<(), Link> {
+    Err(Link::chain(
+        "connect failed: connection refused",
+        &["connection refused"],
+    ))
+}
 
 #[supervised(name = "lc-panic-late", restart = backoff(1, "1s"))]
 async fn lc_panic_late(ctx: Context) {
@@ -191,6 +233,39 @@ async fn panic_message_is_the_failed_reason() {
         sup.snapshot()
     );
     assert_eq!(r.restarts, 1, "{:#?}", sup.snapshot());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_chain_reads_from_outer_to_root_cause_in_the_row_and_the_shutdown_error() {
+    // (service, its failure reason)
+    let expected = [
+        ("lc-chain", "outer: inner: root cause"),
+        // The source is not repeated when the outer text already holds it.
+        ("lc-chain-repeated", "connect failed: connection refused"),
+    ];
+    let sup = start_only(&expected.map(|(name, _)| name));
+    wait_idle(&sup, EVENTUALLY).await;
+    let failed = expected.map(|(name, reason)| {
+        let status = Status::Failed {
+            reason: reason.into(),
+        };
+        assert_status(&sup, name, status.clone());
+        (name.to_string(), status)
+    });
+
+    let result = sup.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(failures(&result), failed, "{sup}");
+    let text = result.unwrap_err().to_string();
+    let lines: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        expected.map(|(name, reason)| format!("`{name}` failed: {reason}")),
+        "one line per failure, after the heading:\n{text}"
+    );
+    assert!(
+        !text.contains("connection refused: connection refused"),
+        "{text}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
