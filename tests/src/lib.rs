@@ -7,7 +7,7 @@
 //! paused one (`#[tokio::test(start_paused = true)]`), on which a long bound
 //! costs nothing.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
@@ -103,6 +103,18 @@ macro_rules! __services {
 pub async fn until_cancelled(ctx: Context) -> Result<(), std::io::Error> {
     ctx.cancelled().await;
     Ok(())
+}
+
+/// Adds one to `ticks` every second (tokio time) until `ctx` is told to stop.
+pub async fn tick_until_cancelled(ctx: &Context, ticks: &AtomicUsize) {
+    loop {
+        tokio::select! {
+            () = ctx.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                ticks.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 /// A task that runs until it is told to stop, then returns `Ok` (so it ends

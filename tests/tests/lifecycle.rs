@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use supervisor::{supervised, BoxFuture, Builder, Context, RestartPolicy, Status, TaskDescriptor};
 use tests::{
     assert_status, backoff, failed_names, failure_reason, failures, names, row, spawn_completing,
-    spawn_idle, start_only, status, wait_idle, Poll,
+    spawn_idle, start_only, status, tick_until_cancelled, wait_idle, Poll,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -95,14 +95,7 @@ static BYSTANDER_TICKS: AtomicUsize = AtomicUsize::new(0);
 
 #[supervised(name = "lc-bystander")]
 async fn lc_bystander(ctx: Context) {
-    loop {
-        tokio::select! {
-            () = ctx.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {
-                BYSTANDER_TICKS.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    }
+    tick_until_cancelled(&ctx, &BYSTANDER_TICKS).await;
 }
 
 static ATTEMPTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());

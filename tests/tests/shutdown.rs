@@ -12,7 +12,7 @@ use std::time::Duration;
 use supervisor::{supervised, Builder, CancellationToken, Context, Error, Status, Supervisor};
 use tests::{
     assert_status, failures, idle_task, on_drop, row, shutdown_in_background, start_only, status,
-    Poll,
+    tick_until_cancelled, Poll,
 };
 use tokio::time::Instant;
 
@@ -170,14 +170,7 @@ static ORPHAN_STOPPED: AtomicBool = AtomicBool::new(false);
 
 #[supervised(name = "sd-orphan")]
 async fn sd_orphan(ctx: Context) {
-    loop {
-        tokio::select! {
-            () = ctx.cancelled() => break,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {
-                ORPHAN_TICKS.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    }
+    tick_until_cancelled(&ctx, &ORPHAN_TICKS).await;
     ORPHAN_STOPPED.store(true, Ordering::SeqCst);
 }
 
