@@ -7,7 +7,7 @@
 //! paused one (`#[tokio::test(start_paused = true)]`), on which a long bound
 //! costs nothing.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
@@ -45,20 +45,107 @@ pub fn backoff(max: u32, base_delay: Duration) -> RestartPolicy {
     RestartPolicy::Backoff { max, base_delay }
 }
 
+// ---------------------------------------------------------------- declared services
+
+// Each macro declares one `#[supervised]` service per name it is given (in
+// an anonymous `const`, so the names need no function of their own). They
+// expand in the calling test binary, which depends on `supervisor` and
+// `tokio` as every test here does.
+
+/// Declares services that run until they are told to stop, then return (so
+/// they end `stopped`): `tests::idle_services!("a", "b");`.
+#[macro_export]
+macro_rules! idle_services {
+    ($($name:tt),+ $(,)?) => {
+        $crate::__services!((ctx: ::supervisor::Context) {
+            ctx.cancelled().await;
+        } $($name)+);
+    };
+}
+
+/// Declares services that take a `Context` but never look at it: only an
+/// abort or the shutdown timeout ends them (`aborted`).
+#[macro_export]
+macro_rules! stubborn_services {
+    ($($name:tt),+ $(,)?) => {
+        $crate::__services!((_ctx: ::supervisor::Context) {
+            loop {
+                ::tokio::time::sleep(::core::time::Duration::from_secs(3600)).await;
+            }
+        } $($name)+);
+    };
+}
+
+/// Declares services that return at once (so they end `completed`).
+#[macro_export]
+macro_rules! completing_services {
+    ($($name:tt),+ $(,)?) => {
+        $crate::__services!(() {} $($name)+);
+    };
+}
+
+/// One `async fn service($params) $body` declared under each name.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __services {
+    ($params:tt $body:block $($name:tt)+) => {$(
+        const _: () = {
+            #[::supervisor::supervised(name = $name)]
+            async fn service $params $body
+        };
+    )+};
+}
+
 // ---------------------------------------------------------------- tasks
+
+/// A run that waits until it is told to stop, then returns `Ok`: a task
+/// factory as it is (`TaskDescriptor::new(name, policy, until_cancelled)`).
+pub async fn until_cancelled(ctx: Context) -> Result<(), std::io::Error> {
+    ctx.cancelled().await;
+    Ok(())
+}
+
+/// Adds one to `ticks` every second (tokio time) until `ctx` is told to stop.
+pub async fn tick_until_cancelled(ctx: &Context, ticks: &AtomicUsize) {
+    loop {
+        tokio::select! {
+            () = ctx.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                ticks.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
 
 /// A task that runs until it is told to stop, then returns `Ok` (so it ends
 /// `stopped`); it is never restarted.
 pub fn idle_task(name: &str) -> TaskDescriptor {
-    TaskDescriptor::new(name, RestartPolicy::Never, |ctx| async move {
-        ctx.cancelled().await;
-        Ok::<(), std::io::Error>(())
-    })
+    TaskDescriptor::new(name, RestartPolicy::Never, until_cancelled)
 }
 
 /// Spawns an [`idle_task`] named `name` on `sup`.
 pub fn spawn_idle(sup: &Supervisor, name: &str) -> TaskHandle {
-    sup.spawn(idle_task(name)).expect("spawn")
+    spawn(sup, idle_task(name))
+}
+
+/// A task that returns `Ok` at once (so it ends `completed`); it is never
+/// restarted.
+pub fn completing_task(name: &str) -> TaskDescriptor {
+    TaskDescriptor::new(name, RestartPolicy::Never, |_ctx| async {
+        Ok::<(), std::io::Error>(())
+    })
+}
+
+/// Spawns a [`completing_task`] named `name` on `sup`.
+pub fn spawn_completing(sup: &Supervisor, name: &str) -> TaskHandle {
+    spawn(sup, completing_task(name))
+}
+
+/// `sup.spawn(task)`, which must be accepted.
+fn spawn(sup: &Supervisor, task: TaskDescriptor) -> TaskHandle {
+    let name = task.name.clone();
+    sup.spawn(task)
+        .unwrap_or_else(|err| panic!("spawning `{name}` failed: {err}\n{sup}"))
 }
 
 /// Spawns a task named `name` whose every run fails at once with `reason`,
@@ -69,10 +156,14 @@ pub fn spawn_failing(
     policy: RestartPolicy,
     reason: &'static str,
 ) -> TaskHandle {
-    sup.spawn(TaskDescriptor::new(name, policy, move |_ctx| async move {
-        Err::<(), _>(reason)
-    }))
-    .expect("spawn")
+    spawn(
+        sup,
+        TaskDescriptor::new(
+            name,
+            policy,
+            move |_ctx| async move { Err::<(), _>(reason) },
+        ),
+    )
 }
 
 /// Wraps a task factory so that each of its calls (one per run) is counted:
@@ -155,6 +246,16 @@ pub fn row(sup: &Supervisor, name: &str) -> ServiceSnapshot {
 /// The status in the row of `name` (see [`row`]).
 pub fn status(sup: &Supervisor, name: &str) -> Status {
     row(sup, name).status
+}
+
+/// The reason in the row of `name`, which must be `Failed`; a panic showing
+/// the table if it is not.
+#[track_caller]
+pub fn failure_reason(sup: &Supervisor, name: &str) -> String {
+    match status(sup, name) {
+        Status::Failed { reason } => reason,
+        other => panic!("expected `{name}` to be failed, it is {other}\n{sup}"),
+    }
 }
 
 /// Asserts that the row of `name` shows `expected`, showing the table if not.

@@ -72,6 +72,32 @@ fn assert_failed(sup: &Supervisor, name: &str, restarts: u32, reason: Option<&st
     assert_eq!(r.restarts, restarts, "{sup}");
 }
 
+/// Declares a service (`$attr` are the attribute's arguments) that records
+/// the instant of each run in a new `static $log` and fails at once with
+/// `$reason`.
+macro_rules! failing_service {
+    ($log:ident, $reason:literal, $($attr:tt)+) => {
+        static $log: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+
+        const _: () = {
+            #[supervised($($attr)+)]
+            async fn service() -> Result<(), String> {
+                record(&$log);
+                Err($reason.into())
+            }
+        };
+    };
+}
+
+/// Fails its first two runs at once; the third runs until told to stop.
+async fn fails_twice_then_runs(log: &Mutex<Vec<Instant>>, ctx: Context) -> Result<(), String> {
+    if record(log) < 2 {
+        return Err("fails twice".into());
+    }
+    ctx.cancelled().await;
+    Ok(())
+}
+
 // ---------------------------------------------------------------- services
 
 static DOUBLING: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
@@ -82,28 +108,16 @@ async fn bo_doubling() -> Result<(), String> {
     Err(format!("run {run} failed"))
 }
 
-static CAPPED: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
-
-#[supervised(name = "bo-capped", restart = backoff(10, "20s"))]
-async fn bo_capped() -> Result<(), String> {
-    record(&CAPPED);
-    Err("always fails".into())
+failing_service! {
+    CAPPED, "always fails", name = "bo-capped", restart = backoff(10, "20s")
 }
 
-static OBSERVED: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
-
-#[supervised(name = "bo-observed", restart = backoff(3, "10s"))]
-async fn bo_observed() -> Result<(), String> {
-    record(&OBSERVED);
-    Err("always fails".into())
+failing_service! {
+    OBSERVED, "always fails", name = "bo-observed", restart = backoff(3, "10s")
 }
 
-static ZERO_MAX: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
-
-#[supervised(name = "bo-zero-max", restart = backoff(0, "1s"))]
-async fn bo_zero_max() -> Result<(), String> {
-    record(&ZERO_MAX);
-    Err("fails once, for good".into())
+failing_service! {
+    ZERO_MAX, "fails once, for good", name = "bo-zero-max", restart = backoff(0, "1s")
 }
 
 static HEALTHY: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
@@ -129,34 +143,22 @@ async fn bo_short_lived() -> Result<(), String> {
     Err("failed before a minute was up".into())
 }
 
-static SLOW: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
-
-#[supervised(name = "bo-slow", restart = backoff(5, "10s"))]
-async fn bo_slow() -> Result<(), String> {
-    record(&SLOW);
-    Err("slow to come back".into())
+failing_service! {
+    SLOW, "slow to come back", name = "bo-slow", restart = backoff(5, "10s")
 }
 
 static QUICK_ZERO: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
 
 #[supervised(name = "bo-quick-zero", restart = backoff(3, "0s"))]
 async fn bo_quick_zero(ctx: Context) -> Result<(), String> {
-    if record(&QUICK_ZERO) < 2 {
-        return Err("fails twice".into());
-    }
-    ctx.cancelled().await;
-    Ok(())
+    fails_twice_then_runs(&QUICK_ZERO, ctx).await
 }
 
 static QUICK_MS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
 
 #[supervised(name = "bo-quick-ms", restart = backoff(3, "10ms"))]
 async fn bo_quick_ms(ctx: Context) -> Result<(), String> {
-    if record(&QUICK_MS) < 2 {
-        return Err("fails twice".into());
-    }
-    ctx.cancelled().await;
-    Ok(())
+    fails_twice_then_runs(&QUICK_MS, ctx).await
 }
 
 // ---------------------------------------------------------------- tests

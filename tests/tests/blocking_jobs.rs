@@ -69,7 +69,7 @@ async fn hold_every_slot(
         .collect();
     let mut tags = Vec::new();
     for _ in 0..MAX_BLOCKING {
-        tags.push(next(started, EVENTUALLY, "the first 8 to start", sup).await);
+        tags.push(next(started, EVENTUALLY, "every slot's job to start", sup).await);
     }
     (held, tags)
 }
@@ -135,13 +135,17 @@ async fn ninth_blocking_job_waits_for_a_free_slot() {
     assert_eq!(running, (0..MAX_BLOCKING).collect::<Vec<_>>());
 
     let (ninth, ninth_gate) = held_job(&sup, "bj-slot-ninth", 99, &started_tx);
-    assert_eq!(sup.active_count(), 9, "a queued job is active\n{sup}");
+    assert_eq!(
+        sup.active_count(),
+        MAX_BLOCKING + 1,
+        "a queued job is active\n{sup}"
+    );
     assert!(
         tokio::time::timeout(QUIET, started.recv()).await.is_err(),
         "the 9th closure must not start while 8 run\n{sup}"
     );
     assert_status(&sup, "bj-slot-ninth", Status::Queued);
-    assert_eq!(sup.active_count(), 9, "{sup}");
+    assert_eq!(sup.active_count(), MAX_BLOCKING + 1, "{sup}");
 
     // Free one slot: the 9th starts.
     let (third, third_gate) = held.remove(3);
@@ -159,7 +163,7 @@ async fn ninth_blocking_job_waits_for_a_free_slot() {
     );
     assert_status(&sup, "bj-slot-ninth", Status::Running);
     assert_status(&sup, "bj-slot-3", Status::Completed);
-    assert_eq!(sup.active_count(), 8, "{sup}");
+    assert_eq!(sup.active_count(), MAX_BLOCKING, "{sup}");
 
     ninth_gate.send(()).expect("gate");
     assert_eq!(join_within(ninth, &sup).await, Ok(99));
@@ -180,7 +184,7 @@ async fn an_aborted_running_closure_keeps_its_slot_until_it_returns() {
     assert_aborted(aborted, &sup).await;
     assert_eq!(
         sup.active_count(),
-        7,
+        MAX_BLOCKING - 1,
         "the aborted job is no longer active\n{sup}"
     );
 
@@ -286,7 +290,7 @@ async fn aborting_a_queued_job_means_it_never_runs() {
     assert_status(&sup, "bj-abort-queued-ninth", Status::Queued);
     queued.abort();
     assert_aborted(queued, &sup).await;
-    assert_eq!(sup.active_count(), 8, "{sup}");
+    assert_eq!(sup.active_count(), MAX_BLOCKING, "{sup}");
 
     release(held, &sup).await;
     assert!(
@@ -304,11 +308,12 @@ async fn jobs_may_share_a_name_and_each_counts_as_active() {
     let held: Vec<_> = (0..3)
         .map(|i| held_job(&sup, name, i, &started_tx))
         .collect();
+    let jobs = held.len() + 1; // and the oneshot below
     let oneshot = sup.spawn_oneshot(name, |ctx| async move {
         ctx.cancelled().await;
         100
     });
-    for _ in 0..3 {
+    for _ in &held {
         next(
             &mut started,
             EVENTUALLY,
@@ -317,7 +322,7 @@ async fn jobs_may_share_a_name_and_each_counts_as_active() {
         )
         .await;
     }
-    assert_eq!(sup.active_count(), 4, "each job counts\n{sup}");
+    assert_eq!(sup.active_count(), jobs, "each job counts\n{sup}");
     assert_eq!(rows_named(&sup, name), 1, "one row per name\n{sup}");
     assert_status(&sup, name, Status::Running);
 

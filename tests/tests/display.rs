@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use supervisor::{RestartPolicy, Status, Supervisor, TaskDescriptor};
-use tests::{backoff, row, spawn_failing, spawn_idle, start_empty};
+use tests::{backoff, names, row, spawn_completing, spawn_failing, spawn_idle, start_empty};
 
 /// A supervisor whose rows show every kind of status, on the paused clock.
 async fn varied(prefix: &str) -> Supervisor {
@@ -38,12 +38,7 @@ async fn varied(prefix: &str) -> Supervisor {
         RestartPolicy::Never,
         "disk full",
     );
-    sup.spawn(TaskDescriptor::new(
-        format!("{prefix}-completed"),
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), std::io::Error>(()) },
-    ))
-    .expect("spawn");
+    spawn_completing(&sup, &format!("{prefix}-completed"));
     spawn_idle(&sup, &format!("{prefix}-aborted"));
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert!(sup.abort(&format!("{prefix}-aborted")), "{sup}");
@@ -236,8 +231,10 @@ async fn the_table_stays_aligned_with_long_names_and_statuses() {
 async fn a_name_longer_than_u16_max_renders_whole() {
     let long = "n".repeat(70_000);
     let sup = start_empty();
-    spawn_idle(&sup, &long);
-    spawn_idle(&sup, "short");
+    let tasks = [long.as_str(), "short"];
+    for name in tasks {
+        spawn_idle(&sup, name);
+    }
 
     let text = row(&sup, &long).to_string();
     assert!(!text.contains('\n'), "one line");
@@ -246,7 +243,8 @@ async fn a_name_longer_than_u16_max_renders_whole() {
 
     let table = sup.to_string();
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "a header and two rows");
+    assert_eq!(names(&sup), tasks, "a row per task");
+    assert_eq!(lines.len(), 1 + tasks.len(), "a header and a line per row");
     assert!(lines.iter().any(|line| words(line)[0] == long));
     // The short name's row is padded to the long name's width.
     let short = lines
@@ -300,9 +298,15 @@ async fn control_characters_in_a_reason_are_shown_escaped() {
         !has_control(&table.replace('\n', "")),
         "nothing raw:\n{table}"
     );
+    let rows = names(&sup);
+    assert_eq!(
+        rows,
+        ["ctl-failed", "ctl-restarting", "ctl-running"],
+        "{table}"
+    );
     assert_eq!(
         table.lines().count(),
-        4,
+        1 + rows.len(),
         "a header and one line per row:\n{table}"
     );
     assert_eq!(table.matches(SHOWN).count(), 2, "{table}");

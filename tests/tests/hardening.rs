@@ -11,8 +11,8 @@ use supervisor::{
     supervised, BlockingError, Context, Error, RestartPolicy, Status, TaskDescriptor,
 };
 use tests::{
-    assert_status, backoff, counted, failures, idle_task, next, spawn_idle, start_empty,
-    start_only, status, wait_idle, Poll,
+    assert_status, backoff, counted, failure_reason, failures, idle_task, next, spawn_idle,
+    start_empty, start_only, status, wait_idle, Poll,
 };
 use tokio::sync::mpsc;
 
@@ -131,14 +131,12 @@ async fn an_error_whose_display_panics_is_a_failure_like_any_other() {
     .expect("spawn");
     wait_idle(&sup, EVENTUALLY).await;
     assert_eq!(runs.load(Ordering::SeqCst), 4, "restarted 3 times\n{sup}");
-    match status(&sup, "bad-display") {
-        Status::Failed { reason } => assert!(
-            reason.contains("could not be displayed")
-                && reason.contains("this error refuses to be displayed"),
-            "the reason says what happened: {reason}"
-        ),
-        other => panic!("expected Failed, got {other}\n{sup}"),
-    }
+    let reason = failure_reason(&sup, "bad-display");
+    assert!(
+        reason.contains("could not be displayed")
+            && reason.contains("this error refuses to be displayed"),
+        "the reason says what happened: {reason}"
+    );
     let result = sup.shutdown(Duration::from_secs(1)).await;
     assert_eq!(
         failures(&result).first().map(|(name, _)| name.as_str()),
@@ -171,14 +169,11 @@ async fn an_error_chain_with_a_panicking_source_keeps_its_outer_text() {
     ))
     .expect("spawn");
     wait_idle(&sup, EVENTUALLY).await;
-    match status(&sup, "bad-source") {
-        Status::Failed { reason } => assert!(
-            reason.starts_with("loading the catalogue: ")
-                && reason.contains("could not be displayed"),
-            "{reason}"
-        ),
-        other => panic!("expected Failed, got {other}\n{sup}"),
-    }
+    let reason = failure_reason(&sup, "bad-source");
+    assert!(
+        reason.starts_with("loading the catalogue: ") && reason.contains("could not be displayed"),
+        "{reason}"
+    );
 }
 
 // ----------------------------------------------- a panic while dropped
@@ -204,12 +199,8 @@ async fn a_panic_while_dropped_at_shutdown_is_a_failure() {
     let sup = start_only(&["hd-drop-bomb"]);
     tokio::task::yield_now().await;
     let result = sup.shutdown(Duration::from_secs(5)).await;
-    match status(&sup, "hd-drop-bomb") {
-        Status::Failed { reason } => {
-            assert!(reason.contains("panicked while closing"), "{reason}")
-        }
-        other => panic!("expected Failed, got {other}\n{sup}"),
-    }
+    let reason = failure_reason(&sup, "hd-drop-bomb");
+    assert!(reason.contains("panicked while closing"), "{reason}");
     assert_eq!(
         failures(&result).first().map(|(name, _)| name.as_str()),
         Some("hd-drop-bomb"),

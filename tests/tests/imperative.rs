@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use supervisor::{CancellationToken, Error, RestartPolicy, Status, Supervisor, TaskDescriptor};
 use tests::{
-    assert_status, backoff, counted, next, row, rows_named, send_on_drop, spawn_idle, start_empty,
+    assert_status, backoff, completing_task, counted, next, row, rows_named, send_on_drop,
+    spawn_completing, spawn_failing, spawn_idle, start_empty, until_cancelled,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -286,13 +287,7 @@ async fn replacing_during_a_backoff_delay_cancels_the_pending_restart() {
 async fn spawning_a_finished_name_starts_a_fresh_instance() {
     let sup = start_empty();
     let name = "imp-respawned";
-    let first = sup
-        .spawn(TaskDescriptor::new(
-            name,
-            RestartPolicy::Never,
-            |_ctx| async { Err::<(), _>("first instance failed") },
-        ))
-        .expect("spawn");
+    let first = spawn_failing(&sup, name, RestartPolicy::Never, "first instance failed");
     sup.wait().await;
     assert!(
         matches!(row(&sup, name).status, Status::Failed { .. }),
@@ -370,10 +365,7 @@ async fn abort_by_name_ends_aborted_and_is_not_restarted() {
     assert!(!sup.abort("imp-no-such-task"), "unknown name\n{sup}");
 
     let name = "imp-abort-by-name";
-    let (calls, factory) = counted(|ctx| async move {
-        ctx.cancelled().await;
-        Ok::<(), std::io::Error>(())
-    });
+    let (calls, factory) = counted(until_cancelled);
     sup.spawn(TaskDescriptor::new(
         name,
         backoff(5, Duration::from_millis(100)),
@@ -467,12 +459,7 @@ async fn a_panicking_restart_factory_is_contained() {
     assert_eq!(calls.load(Ordering::SeqCst), 3, "{sup}");
 
     // The supervisor keeps working.
-    sup.spawn(TaskDescriptor::new(
-        "imp-after-factory-panic",
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), std::io::Error>(()) },
-    ))
-    .expect("spawn after a factory panic");
+    spawn_completing(&sup, "imp-after-factory-panic");
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_status(&sup, "imp-after-factory-panic", Status::Completed);
     sup.shutdown(Duration::from_secs(1))
@@ -518,11 +505,7 @@ async fn a_factory_panic_under_never_fails_with_its_message() {
 async fn spawn_after_shutdown_began_is_refused() {
     let sup = start_empty();
     sup.shutdown(Duration::from_secs(1)).await.expect("empty");
-    let refused = sup.spawn(TaskDescriptor::new(
-        "imp-too-late",
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), std::io::Error>(()) },
-    ));
+    let refused = sup.spawn(completing_task("imp-too-late"));
     match refused {
         Err(Error::ShuttingDown { name }) => assert_eq!(&*name, "imp-too-late"),
         other => panic!("expected ShuttingDown, got {other:?}\n{sup}"),

@@ -4,14 +4,15 @@
 //! Tests in this file run in parallel in one process, so each one starts only
 //! its own services (`Builder::only`).
 
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use supervisor::{supervised, BoxFuture, Builder, Context, RestartPolicy, Status, TaskDescriptor};
 use tests::{
-    assert_status, backoff, failed_names, names, row, spawn_idle, start_only, status, wait_idle,
-    Poll,
+    assert_status, backoff, failed_names, failure_reason, failures, names, row, spawn_completing,
+    spawn_idle, start_only, status, tick_until_cancelled, wait_idle, Poll,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -25,13 +26,8 @@ const POLL: Poll = Poll {
 
 // ---------------------------------------------------------------- services
 
-#[supervised(name = "lc-complete")]
-async fn lc_complete() {}
-
-#[supervised(name = "lc-stop")]
-async fn lc_stop(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::completing_services!("lc-complete");
+tests::idle_services!("lc-stop");
 
 const LC_ERR_TEXT: &str = "disk quota exceeded on /var/lib/app (27 GiB used)\nsecond line";
 
@@ -40,11 +36,47 @@ async fn lc_err() -> Result<(), String> {
     Err(LC_ERR_TEXT.to_string())
 }
 
-#[supervised(name = "lc-stubborn")]
-async fn lc_stubborn(_ctx: Context) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+tests::stubborn_services!("lc-stubborn");
+
+/// An error with its source: one link of a chain.
+#[derive(Debug)]
+struct Link(&'static str, Option<Box<Link>>);
+
+impl Link {
+    /// An error reading `text`, whose source reads `sources[0]`, whose
+    /// source reads `sources[1]`, and so on to the root cause.
+    fn chain(text: &'static str, sources: &[&'static str]) -> Link {
+        let source = sources
+            .split_first()
+            .map(|(next, rest)| Box::new(Link::chain(next, rest)));
+        Link(text, source)
     }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Link {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1.as_deref().map(|link| link as _)
+    }
+}
+
+#[supervised(name = "lc-chain")]
+async fn lc_chain() -> Result<(), Link> {
+    Err(Link::chain("outer", &["inner", "root cause"]))
+}
+
+/// Its own text already ends with its source's.
+#[supervised(name = "lc-chain-repeated")]
+async fn lc_chain_repeated() -> Result<(), Link> {
+    Err(Link::chain(
+        "connect failed: connection refused",
+        &["connection refused"],
+    ))
 }
 
 #[supervised(name = "lc-panic-late", restart = backoff(1, "1s"))]
@@ -63,14 +95,7 @@ static BYSTANDER_TICKS: AtomicUsize = AtomicUsize::new(0);
 
 #[supervised(name = "lc-bystander")]
 async fn lc_bystander(ctx: Context) {
-    loop {
-        tokio::select! {
-            () = ctx.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {
-                BYSTANDER_TICKS.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    }
+    tick_until_cancelled(&ctx, &BYSTANDER_TICKS).await;
 }
 
 static ATTEMPTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -81,33 +106,10 @@ async fn lc_attempts(ctx: Context) -> Result<(), String> {
     Err(format!("run {} failed", ctx.attempt()))
 }
 
-#[supervised(name = "lc-order-b")]
-async fn lc_order_b(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::idle_services!("lc-order-b", "lc-order-c", "lc-order-a");
 
-#[supervised(name = "lc-order-c")]
-async fn lc_order_c(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-order-a")]
-async fn lc_order_a(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-count-1")]
-async fn lc_count_1(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-count-2")]
-async fn lc_count_2(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-count-done")]
-async fn lc_count_done() {}
+tests::idle_services!("lc-count-1", "lc-count-2");
+tests::completing_services!("lc-count-done");
 
 #[supervised(name = "lc-wait-short")]
 async fn lc_wait_short() {
@@ -149,15 +151,7 @@ async fn lc_uptime_stopped(ctx: Context) {
     tokio::time::sleep(CLEANUP).await;
 }
 
-#[supervised(name = "lc-abort-now-1")]
-async fn lc_abort_now_1(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "lc-abort-now-2")]
-async fn lc_abort_now_2(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::idle_services!("lc-abort-now-1", "lc-abort-now-2");
 
 #[supervised(name = "lc-run-ok")]
 async fn lc_run_ok() {
@@ -170,18 +164,14 @@ async fn lc_run_failing() -> Result<(), String> {
     Err("gave up".into())
 }
 
-#[supervised(name = "lc-table-ok")]
-async fn lc_table_ok() {}
+tests::completing_services!("lc-table-ok");
 
 #[supervised(name = "lc-table-failing")]
 async fn lc_table_failing() -> std::io::Result<()> {
     Err(std::io::Error::other("table reason"))
 }
 
-#[supervised(name = "lc-factory-bystander")]
-async fn lc_factory_bystander(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::idle_services!("lc-factory-bystander");
 
 // ---------------------------------------------------------------- tests
 
@@ -239,6 +229,39 @@ async fn panic_message_is_the_failed_reason() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_error_chain_reads_from_outer_to_root_cause_in_the_row_and_the_shutdown_error() {
+    // (service, its failure reason)
+    let expected = [
+        ("lc-chain", "outer: inner: root cause"),
+        // The source is not repeated when the outer text already holds it.
+        ("lc-chain-repeated", "connect failed: connection refused"),
+    ];
+    let sup = start_only(&expected.map(|(name, _)| name));
+    wait_idle(&sup, EVENTUALLY).await;
+    let failed = expected.map(|(name, reason)| {
+        let status = Status::Failed {
+            reason: reason.into(),
+        };
+        assert_status(&sup, name, status.clone());
+        (name.to_string(), status)
+    });
+
+    let result = sup.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(failures(&result), failed, "{sup}");
+    let text = result.unwrap_err().to_string();
+    let lines: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        expected.map(|(name, reason)| format!("`{name}` failed: {reason}")),
+        "one line per failure, after the heading:\n{text}"
+    );
+    assert!(
+        !text.contains("connection refused: connection refused"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn panic_in_body_before_first_await_is_failed_not_fatal() {
     let sup = start_only(&["lc-panic-early", "lc-bystander"]);
     POLL.until(&sup, "lc-panic-early to fail", || {
@@ -263,12 +286,8 @@ async fn panic_in_body_before_first_await_is_failed_not_fatal() {
     );
     assert_status(&sup, "lc-bystander", Status::Running);
     assert_eq!(sup.active_count(), 1, "{:#?}", sup.snapshot());
-    sup.spawn(TaskDescriptor::new(
-        "lc-late-spawn",
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), String>(()) },
-    ))
-    .expect("the supervisor still takes new tasks");
+    // The supervisor still takes new tasks.
+    spawn_completing(&sup, "lc-late-spawn");
     POLL.until_status(&sup, "lc-late-spawn", Status::Completed)
         .await;
 
@@ -309,12 +328,8 @@ async fn panic_in_the_factory_of_a_spawned_task_is_failed_not_fatal() {
             .all(|name| matches!(status(&sup, name), Status::Failed { .. }))
     })
     .await;
-    match row(&sup, "lc-factory-never").status {
-        Status::Failed { reason } => {
-            assert!(reason.starts_with("factory blew up on call"), "{reason:?}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = failure_reason(&sup, "lc-factory-never");
+    assert!(reason.starts_with("factory blew up on call"), "{reason:?}");
     let backoff = row(&sup, "lc-factory-backoff");
     assert_eq!(backoff.restarts, 2, "{:#?}", sup.snapshot());
     assert_eq!(calls.load(Ordering::SeqCst), 1 + 3, "{:#?}", sup.snapshot());
@@ -399,9 +414,10 @@ async fn active_count_counts_running_services_only() {
 
 #[tokio::test(start_paused = true)]
 async fn abort_on_request_leaves_the_active_count_at_once() {
-    let sup = start_only(&["lc-abort-now-1", "lc-abort-now-2"]);
+    let services = ["lc-abort-now-1", "lc-abort-now-2"];
+    let sup = start_only(&services);
     tokio::task::yield_now().await;
-    assert_eq!(sup.active_count(), 2, "{:#?}", sup.snapshot());
+    assert_eq!(sup.active_count(), services.len(), "{:#?}", sup.snapshot());
     assert!(sup.abort("lc-abort-now-1"));
     let active_rows = sup
         .snapshot()
@@ -445,8 +461,9 @@ async fn run_returns_once_no_service_is_active_naming_the_failed_ones() {
 #[tokio::test(start_paused = true)]
 async fn wait_returns_once_every_service_has_ended() {
     let began = tokio::time::Instant::now();
-    let sup = start_only(&["lc-wait-short", "lc-wait-long"]);
-    assert_eq!(sup.active_count(), 2, "{:#?}", sup.snapshot());
+    let services = ["lc-wait-short", "lc-wait-long"];
+    let sup = start_only(&services);
+    assert_eq!(sup.active_count(), services.len(), "{:#?}", sup.snapshot());
     wait_idle(&sup, EVENTUALLY).await;
     let elapsed = began.elapsed();
     // Event driven: it returns as the last service ends (give or take the
@@ -457,7 +474,7 @@ async fn wait_returns_once_every_service_has_ended() {
         sup.snapshot()
     );
     assert_eq!(sup.active_count(), 0);
-    for name in ["lc-wait-short", "lc-wait-long"] {
+    for name in services {
         assert_status(&sup, name, Status::Completed);
     }
     // Waiting again on an idle supervisor returns at once.

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use supervisor::{RestartPolicy, Status, Supervisor, TaskDescriptor};
 use tests::{
-    assert_status, backoff, counted, held_job, next, spawn_failing, spawn_idle, start_empty,
-    status, wait_idle,
+    assert_status, backoff, counted, held_job, next, spawn_completing, spawn_failing, spawn_idle,
+    start_empty, status, wait_idle,
 };
 use tokio::sync::{mpsc, RwLock};
 
@@ -162,12 +162,7 @@ async fn failures_and_restarts_are_counted_per_service() {
     // Never: 1 failure, no restart.
     spawn_failing(&sup, "met-never", RestartPolicy::Never, "fails for good");
     // A clean task: no failure at all.
-    sup.spawn(TaskDescriptor::new(
-        "met-clean",
-        RestartPolicy::Never,
-        |_ctx| async { Ok::<(), std::io::Error>(()) },
-    ))
-    .expect("spawn");
+    spawn_completing(&sup, "met-clean");
     sup.wait().await;
 
     let m = metrics();

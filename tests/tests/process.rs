@@ -14,6 +14,10 @@ const SLACK: Duration = Duration::from_secs(5);
 
 struct Proc {
     child: Child,
+    /// The lines of the program's stdout, read to its end on a thread of
+    /// their own: a wait for a line can be bounded, and the program never
+    /// writes to a closed pipe.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Proc {
@@ -29,12 +33,33 @@ impl Proc {
             .spawn()
             .expect("procsvc starts");
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("procsvc prints a line");
-        assert_eq!(line.trim(), "ready", "procsvc did not report ready");
-        Proc { child }
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut proc = Proc { child, lines };
+        proc.expect_line("ready", SLACK);
+        proc
+    }
+
+    /// Waits, at most `within`, for the program's next line on stdout, which
+    /// must be `expected`.
+    fn expect_line(&mut self, expected: &str, within: Duration) {
+        match self.lines.recv_timeout(within) {
+            Ok(line) => assert_eq!(
+                line.trim(),
+                expected,
+                "procsvc's next line is not `{expected}`"
+            ),
+            Err(err) => {
+                // Do not leave a hung process behind.
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("procsvc printed no `{expected}` line within {within:?}: {err}");
+            }
+        }
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -121,9 +146,11 @@ fn stubborn_service_is_aborted_after_the_timeout_and_exits_one() {
 #[test]
 fn second_signal_aborts_at_once() {
     // A 60 s timeout: only the second signal can end this quickly.
-    let proc = Proc::start("stubborn", 60_000);
+    let mut proc = Proc::start("stubborn,announcer", 60_000);
     proc.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(200));
+    // `announcer` prints it once the shutdown has begun: the first signal
+    // has been taken, so the next one is the second.
+    proc.expect_line("shutting down", SLACK);
     proc.signal(libc::SIGINT);
     let (status, took, stderr) = proc.wait(SLACK);
     assert_eq!(status.code(), Some(1), "exit code; stderr:\n{stderr}");

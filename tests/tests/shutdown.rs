@@ -12,7 +12,7 @@ use std::time::Duration;
 use supervisor::{supervised, Builder, CancellationToken, Context, Error, Status, Supervisor};
 use tests::{
     assert_status, failures, idle_task, on_drop, row, shutdown_in_background, start_only, status,
-    Poll,
+    tick_until_cancelled, Poll,
 };
 use tokio::time::Instant;
 
@@ -84,24 +84,8 @@ async fn sd_no_context() {
     std::future::pending::<()>().await;
 }
 
-#[supervised(name = "sd-stubborn")]
-async fn sd_stubborn(_ctx: Context) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
-
-#[supervised(name = "sd-stubborn-twice")]
-async fn sd_stubborn_twice(_ctx: Context) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
-
-#[supervised(name = "sd-polite")]
-async fn sd_polite(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::stubborn_services!("sd-stubborn", "sd-stubborn-twice");
+tests::idle_services!("sd-polite");
 
 /// Set by a blocking service once it runs; the test sets `release` when done.
 struct Stuck {
@@ -157,29 +141,8 @@ async fn sd_panic_after_cancel(ctx: Context) {
     panic!("panicked during cleanup");
 }
 
-#[supervised(name = "sd-token-stubborn")]
-async fn sd_token_stubborn(_ctx: Context) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
-
-#[supervised(name = "sd-token-polite")]
-async fn sd_token_polite(ctx: Context) {
-    ctx.cancelled().await;
-}
-
-#[supervised(name = "sd-external-stubborn")]
-async fn sd_external_stubborn(_ctx: Context) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
-
-#[supervised(name = "sd-external-polite")]
-async fn sd_external_polite(ctx: Context) {
-    ctx.cancelled().await;
-}
+tests::stubborn_services!("sd-token-stubborn", "sd-external-stubborn");
+tests::idle_services!("sd-token-polite", "sd-external-polite");
 
 static BACKING_OFF_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -200,24 +163,14 @@ async fn sd_report_failed() -> Result<(), String> {
     Err("the failure text".into())
 }
 
-#[supervised(name = "sd-report-aborted")]
-async fn sd_report_aborted(_ctx: Context) {
-    std::future::pending::<()>().await;
-}
+tests::stubborn_services!("sd-report-aborted");
 
 static ORPHAN_TICKS: AtomicUsize = AtomicUsize::new(0);
 static ORPHAN_STOPPED: AtomicBool = AtomicBool::new(false);
 
 #[supervised(name = "sd-orphan")]
 async fn sd_orphan(ctx: Context) {
-    loop {
-        tokio::select! {
-            () = ctx.cancelled() => break,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {
-                ORPHAN_TICKS.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    }
+    tick_until_cancelled(&ctx, &ORPHAN_TICKS).await;
     ORPHAN_STOPPED.store(true, Ordering::SeqCst);
 }
 

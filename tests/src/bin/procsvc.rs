@@ -23,6 +23,17 @@ async fn stubborn(_ctx: Context) {
     }
 }
 
+/// Prints `shutting down` on stdout once told to stop, then returns: the
+/// line a test waits for to know that the shutdown has begun (the first
+/// signal has been handled).
+#[supervised(name = "announcer")]
+async fn announcer(ctx: Context) {
+    ctx.cancelled().await;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "shutting down");
+    let _ = stdout.flush();
+}
+
 /// A blocking service that never checks for cancellation.
 #[supervised(name = "stuck-thread", blocking)]
 fn stuck_thread() {
