@@ -311,3 +311,9 @@ pub async fn run_all() -> Result<(), Error> {
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// The README's Rust blocks, compiled and run as doctests so that they cannot
+/// drift from the API. Exists only while doctests are collected.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
