@@ -11,8 +11,8 @@
 //! supervision at run time (see [the imperative API](#the-imperative-api)).
 //!
 //! A complete program, which runs until Ctrl-C or SIGTERM (so this example is
-//! compiled but not run; the attribute's documentation starts and stops
-//! services in one that runs):
+//! compiled but not run; [the attribute's documentation](supervised) starts
+//! and stops services in one that runs):
 //!
 //! ```no_run
 //! use std::time::Duration;
