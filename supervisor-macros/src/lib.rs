@@ -22,51 +22,10 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::ToTokens;
 
-/// Declares a supervised service: registers the function with the supervisor
-/// of whichever binary links it, and leaves the function itself unchanged
-/// (it can still be called directly, e.g. from a unit test).
-///
-/// ```ignore
-/// use supervisor::{supervised, Context};
-///
-/// #[supervised(name = "ticker", restart = backoff(3, "1s"))]
-/// async fn ticker(ctx: Context) -> std::io::Result<()> {
-///     ctx.cancelled().await;
-///     Ok(())
-/// }
-///
-/// #[supervised] // name = "migrate", restart = never
-/// async fn migrate() {}
-///
-/// #[supervised(blocking)] // a plain fn on its own OS thread
-/// fn crunch(ctx: Context) {
-///     while !ctx.is_cancelled() { /* work */ }
-/// }
-/// ```
-///
-/// The example is not run here because it needs the `supervisor` runtime;
-/// see the `supervisor` crate's documentation for runnable examples.
-///
-/// # Arguments
-///
-/// In any order, each at most once:
-///
-/// - `name = "..."`: the service's unique name, non-empty and without
-///   whitespace or control characters; by default the function's name.
-/// - `restart = never` (the default): run once.
-/// - `restart = backoff(MAX, "BASE")`: restart a failed run after BASE,
-///   2·BASE, 4·BASE … (each capped at 60 s), at most MAX times in a row.
-///   MAX is an integer literal in `0..=u32::MAX`, BASE a duration string such
-///   as `"500ms"` or `"1m 30s"`.
-/// - `blocking`: the function is a plain `fn`, run on its own OS thread.
-///
-/// # Accepted functions
-///
-/// `async fn NAME()` or `async fn NAME(ctx: Context)` (any pattern for the
-/// parameter), or a plain `fn` of the same shapes with `blocking`, returning
-/// `()` or `Result<(), E>` with `E: Into<Box<dyn Error + Send + Sync>>`.
-/// The future of an `async fn` must be `Send + 'static`. Anything else is a
-/// compile error pointing at the offending token.
+/// Implemented in the `supervisor-macros` crate and re-exported as
+/// `supervisor::supervised`, where its arguments, the accepted functions and
+/// runnable examples are documented. Depend on `supervisor` alone: the code
+/// the attribute generates names `::supervisor`.
 #[proc_macro_attribute]
 pub fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
     supervised_impl(args.into(), item.into()).into()

@@ -56,6 +56,33 @@ impl Default for Builder {
 
 impl Builder {
     /// Every declared service, a 10 s shutdown timeout, SIGINT/SIGTERM handled by `run`.
+    ///
+    /// Also `Builder::default()` and [`Supervisor::builder()`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, Context};
+    ///
+    /// #[supervised(name = "heartbeat")]
+    /// async fn heartbeat(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// #[supervised(name = "cleanup")]
+    /// async fn cleanup(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// // Without `only`, every service declared in the binary starts.
+    /// let sup = Builder::new().start()?;
+    /// assert_eq!(sup.active_count(), 2);
+    /// sup.shutdown(Duration::from_secs(1)).await
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Builder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -67,7 +94,38 @@ impl Builder {
     }
 
     /// How long services get to finish their cleanup once shutdown begins,
-    /// before what is still running is aborted.
+    /// before what is still running is aborted (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`], 10 s).
+    ///
+    /// It applies to a shutdown started by a signal or a token, and to
+    /// [`Supervisor::run`]; [`Supervisor::shutdown`] takes its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, Context, Status};
+    ///
+    /// #[supervised(name = "stubborn")]
+    /// async fn stubborn(_ctx: Context) {
+    ///     std::future::pending::<()>().await // ignores the request to stop
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let sup = Builder::new()
+    ///     .only(["stubborn"])
+    ///     .shutdown_timeout(Duration::from_secs(2))
+    ///     .start()
+    ///     .unwrap();
+    /// let began = tokio::time::Instant::now();
+    /// sup.cancellation_token().cancel(); // starts the shutdown, with this timeout
+    /// sup.wait().await;
+    ///
+    /// assert!(began.elapsed() >= Duration::from_secs(2));
+    /// assert_eq!(sup.snapshot()[0].status, Status::Aborted);
+    /// # }
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -75,6 +133,40 @@ impl Builder {
 
     /// Starts only the services with these names (an empty list starts none).
     /// A name that no service has makes `start`/`run` fail before anything starts.
+    ///
+    /// Handy in tests, where every test of one binary shares its registry,
+    /// and for a program that runs some of its services per process.
+    /// Duplicate names are still checked over the whole registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, Context, Error};
+    ///
+    /// #[supervised(name = "api")]
+    /// async fn api(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// #[supervised(name = "indexer")]
+    /// async fn indexer(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let sup = Builder::new().only(["api"]).start()?;
+    /// let names: Vec<String> = sup.snapshot().iter().map(|row| row.name.to_string()).collect();
+    /// assert_eq!(names, ["api"]);
+    /// sup.shutdown(Duration::from_secs(1)).await?;
+    ///
+    /// // A misspelt name starts nothing, and the error lists the known ones.
+    /// let err = Builder::new().only(["apj"]).start().unwrap_err();
+    /// assert!(matches!(err, Error::UnknownServices { .. }));
+    /// assert!(err.to_string().contains("`api`, `indexer`"), "{err}");
+    /// # Ok(()) }
+    /// ```
     pub fn only<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -86,6 +178,40 @@ impl Builder {
 
     /// Whether `run` shuts down on SIGINT/SIGTERM (default `true`). `start`
     /// never installs handlers.
+    ///
+    /// Turn it off when the program handles signals itself, or embeds the
+    /// supervisor in something larger, and stops it through a token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, CancellationToken, Context, Status};
+    ///
+    /// #[supervised(name = "worker")]
+    /// async fn worker(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let stop = CancellationToken::new();
+    /// let sup = Builder::new()
+    ///     .only(["worker"])
+    ///     .handle_signals(false) // the application owns SIGINT/SIGTERM
+    ///     .cancellation_token(stop.clone())
+    ///     .start()?;
+    ///
+    /// // Wherever the application decides to stop (its own signal handler,
+    /// // an admin endpoint ...), it cancels the token.
+    /// tokio::spawn(async move {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    ///     stop.cancel();
+    /// });
+    /// sup.run().await?; // installed no handler; returned once the token was cancelled
+    /// assert_eq!(sup.snapshot()[0].status, Status::Stopped);
+    /// # Ok(()) }
+    /// ```
     pub fn handle_signals(mut self, yes: bool) -> Self {
         self.handle_signals = yes;
         self
@@ -93,6 +219,44 @@ impl Builder {
 
     /// An external trigger: cancelling `token` starts the shutdown. The
     /// supervisor's own token is a child of it.
+    ///
+    /// One token can so stop several supervisors, or a supervisor together
+    /// with the rest of the application. Cancelling the supervisor's own
+    /// token ([`Supervisor::cancellation_token`]) does not reach back to
+    /// `token`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, CancellationToken, Context, Status};
+    ///
+    /// #[supervised(name = "worker")]
+    /// async fn worker(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let app = CancellationToken::new();
+    /// let first = Builder::new().only(["worker"]).cancellation_token(app.clone()).start()?;
+    /// let second = Builder::new().only(["worker"]).cancellation_token(app.clone()).start()?;
+    ///
+    /// app.cancel(); // both shut down
+    /// for sup in [&first, &second] {
+    ///     sup.wait().await;
+    ///     assert!(sup.cancellation_token().is_cancelled());
+    ///     assert_eq!(sup.snapshot()[0].status, Status::Stopped);
+    /// }
+    ///
+    /// // The other way round: a supervisor's own token leaves `app` alone.
+    /// let app = CancellationToken::new();
+    /// let third = Builder::new().only(["worker"]).cancellation_token(app.clone()).start()?;
+    /// third.cancellation_token().cancel();
+    /// third.wait().await;
+    /// assert!(!app.is_cancelled());
+    /// # Ok(()) }
+    /// ```
     pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
         self.token = Some(token);
         self
@@ -133,6 +297,38 @@ impl Builder {
 
     /// Starts the services and runs until a signal, the token, or no service
     /// is active; then shuts down. What [`run_all`](crate::run_all) does.
+    ///
+    /// The signal handlers are installed before the first service starts,
+    /// so no SIGTERM is missed. A second signal during the shutdown aborts
+    /// every service at once.
+    ///
+    /// # Errors
+    ///
+    /// What [`start`](Builder::start) refuses, or what the shutdown reports:
+    /// [`Error::Services`] naming each service that failed or was aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use supervisor::{supervised, Builder};
+    ///
+    /// static MIGRATED: AtomicBool = AtomicBool::new(false);
+    ///
+    /// #[supervised(name = "migrate")]
+    /// async fn migrate() -> std::io::Result<()> {
+    ///     MIGRATED.store(true, Ordering::SeqCst);
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// // Returns once nothing is active any more: here, when `migrate` is
+    /// // done. A long-running program returns after SIGINT/SIGTERM instead.
+    /// Builder::new().only(["migrate"]).run().await?;
+    /// assert!(MIGRATED.load(Ordering::SeqCst));
+    /// # Ok(()) }
+    /// ```
     pub async fn run(self) -> Result<(), Error> {
         self.start()?.run().await
     }
@@ -146,6 +342,51 @@ impl Builder {
     /// both source locations), a name in [`only`](Builder::only) that no
     /// service has ([`Error::UnknownServices`]), or no tokio runtime
     /// ([`Error::NoRuntime`]). Nothing is started then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, Context, Error};
+    ///
+    /// #[supervised(name = "cache")]
+    /// async fn cache(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// fn main() -> Result<(), Error> {
+    ///     // Outside a tokio runtime there is nothing to run services on.
+    ///     assert!(matches!(Builder::new().start(), Err(Error::NoRuntime)));
+    ///
+    ///     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    ///     runtime.block_on(async {
+    ///         let sup = Builder::new().start()?;
+    ///         assert_eq!(sup.active_count(), 1);
+    ///         // ... the program's work, reading `sup.snapshot()` as it likes ...
+    ///         sup.shutdown(Duration::from_secs(1)).await
+    ///     })
+    /// }
+    /// ```
+    ///
+    /// Two services under one name stop everything before it starts:
+    ///
+    /// ```
+    /// use supervisor::{supervised, Builder, Error};
+    ///
+    /// #[supervised(name = "sync")]
+    /// async fn sync_orders() {}
+    ///
+    /// #[supervised(name = "sync")]
+    /// async fn sync_invoices() {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Builder::new().start().unwrap_err();
+    /// let Error::DuplicateNames { duplicates } = &err else { panic!("{err}") };
+    /// assert_eq!(duplicates[0].name, "sync");
+    /// assert_eq!(duplicates[0].locations.len(), 2, "both declarations: {err}");
+    /// # }
+    /// ```
     pub fn start(self) -> Result<Supervisor, Error> {
         let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let plan = plan(registry().collect(), self.only.as_deref(), &self.states)?;

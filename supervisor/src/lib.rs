@@ -1,12 +1,18 @@
 //! Supervised services from plain async functions.
 //!
-//! Put `#[supervised]` on a long-running function anywhere in a program and
-//! call [`run_all`] in `main`: every declared service starts under one
-//! supervisor, is restarted with exponential backoff when it panics or returns
-//! `Err`, shows in a live status table, and is shut down gracefully on
-//! Ctrl-C/SIGTERM: told through its [`Context`], given time to clean up, then
-//! aborted if stuck. `main` returning [`run_all`]'s result exits 0 after a
-//! clean stop and 1 otherwise.
+//! Put [`#[supervised]`](supervised) on a long-running function anywhere in
+//! a program and call [`run_all`] in `main`: every declared service starts
+//! under one supervisor, is restarted with exponential backoff when it panics
+//! or returns `Err`, shows in a live status table, and is shut down
+//! gracefully on Ctrl-C/SIGTERM: told through its [`Context`], given time to
+//! clean up, then aborted if stuck. `main` returning [`run_all`]'s result
+//! exits 0 after a clean stop and 1 otherwise, which is what systemd and
+//! Kubernetes expect. Tasks that are not known in advance join the same
+//! supervision at run time (see [the imperative API](#the-imperative-api)).
+//!
+//! A complete program, which runs until Ctrl-C or SIGTERM (so this example is
+//! compiled but not run; [the attribute's documentation](supervised) starts
+//! and stops services in one that runs):
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -34,6 +40,228 @@
 //! async fn main() -> Result<(), supervisor::Error> {
 //!     supervisor::run_all().await
 //! }
+//! ```
+//!
+//! For more control than [`run_all`] gives (a timeout, a subset of the
+//! services, a trigger of your own, the handle), use a [`Builder`]; the
+//! [`Supervisor`] it starts reads the [snapshot](Supervisor::snapshot) and
+//! displays as the status table.
+//!
+//! # Shutdown
+//!
+//! A shutdown begins with a signal (SIGINT/Ctrl-C or SIGTERM, under
+//! [`run_all`], [`Builder::run`] and [`Supervisor::run`]), when the
+//! supervisor's [token](Supervisor::cancellation_token) or the one given to
+//! [`Builder::cancellation_token`] is cancelled, or with a call to
+//! [`Supervisor::shutdown`]. `run` also shuts down once no service is active
+//! any more. Then:
+//!
+//! 1. Every [`Context`] is cancelled at the same moment. A service that takes
+//!    one is left to clean up and return; an async service without one is
+//!    dropped at once; a service waiting out a backoff delay does not start
+//!    again. Nothing is restarted from then on. All of these end
+//!    [`Status::Stopped`], which counts as clean; a service that fails now
+//!    (`Err` or a panic) ends `Failed`.
+//! 2. The timeout ([`Builder::shutdown_timeout`], by default
+//!    [`DEFAULT_SHUTDOWN_TIMEOUT`], 10 s; or the argument of
+//!    [`Supervisor::shutdown`]) bounds that cleanup. What still runs when it
+//!    elapses is aborted and reported [`Status::Aborted`]. An OS thread
+//!    cannot be killed: a blocking service still working is detached, its
+//!    result discarded, and neither the shutdown nor the process exit waits
+//!    for it. The shutdown returns within the timeout plus a small constant.
+//! 3. A second signal during the shutdown aborts everything at once;
+//!    [`ServiceFailure::forced`] tells such an abort from one by the
+//!    timeout.
+//!
+//! The result is `Ok(())` when every service completed or stopped cleanly,
+//! and [`Error::Services`] naming each one that failed or was aborted by the
+//! timeout or a second signal (an abort the program asked for, through
+//! [`Supervisor::abort`] or a replacement, is not an error). Returned from
+//! `main`, that is exit code 0 or 1.
+//!
+//! ```
+//! use std::time::Duration;
+//! use supervisor::{supervised, Builder, Context, Error, Status};
+//!
+//! #[supervised(name = "polite")]
+//! async fn polite(ctx: Context) {
+//!     ctx.cancelled().await;
+//!     tokio::time::sleep(Duration::from_secs(1)).await; // flush, close, say goodbye
+//! }
+//!
+//! #[supervised(name = "stubborn")]
+//! async fn stubborn(_ctx: Context) {
+//!     std::future::pending::<()>().await // never looks at its Context
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let sup = Builder::new().only(["polite", "stubborn"]).start().unwrap();
+//! tokio::time::sleep(Duration::from_millis(100)).await;
+//!
+//! let began = tokio::time::Instant::now();
+//! let result = sup.shutdown(Duration::from_secs(5)).await;
+//! assert!(began.elapsed() >= Duration::from_secs(5), "the timeout ran out");
+//!
+//! let Err(Error::Services { failures }) = result else { panic!("{result:?}") };
+//! assert_eq!(failures.len(), 1, "only `stubborn` is an error");
+//! assert_eq!(&*failures[0].name, "stubborn");
+//! assert_eq!(failures[0].status, Status::Aborted);
+//! assert!(!failures[0].forced, "aborted by the timeout, not a second signal");
+//! # }
+//! ```
+//!
+//! # The imperative API
+//!
+//! Work that is not known when the program is written runs under the same
+//! supervisor, in the same snapshot, metrics and shutdown:
+//!
+//! - [`Supervisor::spawn`] starts a [`TaskDescriptor`]: a name, a
+//!   [`RestartPolicy`] (the attribute's `never` and `backoff`), and a factory
+//!   called for every run. Spawning a name that is running replaces it. The
+//!   [`TaskHandle`] it returns aborts that instance only.
+//! - [`Supervisor::spawn_blocking`] runs a CPU-bound closure on the
+//!   supervisor's own worker threads, at most [`MAX_BLOCKING`] at once (the
+//!   others wait, `Queued`), with its wall and CPU time recorded.
+//! - [`Supervisor::spawn_oneshot`] runs an async job that receives a
+//!   [`Context`] and returns a value.
+//! - Both jobs give a [`BlockingHandle`], to [`join`](BlockingHandle::join)
+//!   for the value or [`abort`](BlockingHandle::abort); a panic becomes
+//!   [`BlockingError::Panicked`]. Library code can hand blocking work to the
+//!   application's supervisor through `&dyn` [`BlockingSpawner`].
+//! - [`Supervisor::abort`] stops whatever runs under a name: it ends
+//!   `Aborted` and is not restarted.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use supervisor::{Builder, RestartPolicy, Status, TaskDescriptor};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sup = Builder::new().start()?;
+//!
+//! // Fails twice, then holds: the factory is called once per run.
+//! let runs = Arc::new(AtomicU32::new(0));
+//! let counter = Arc::clone(&runs);
+//! let policy = RestartPolicy::Backoff { max: 3, base_delay: Duration::from_millis(100) };
+//! sup.spawn(TaskDescriptor::new("connect", policy, move |ctx| {
+//!     let run = counter.fetch_add(1, Ordering::SeqCst);
+//!     async move {
+//!         if run < 2 {
+//!             return Err(format!("connection refused (run {run})"));
+//!         }
+//!         ctx.cancelled().await;
+//!         Ok(())
+//!     }
+//! }))?;
+//!
+//! // CPU-bound work on the supervisor's threads, with a typed result.
+//! let factorial = sup.spawn_blocking("factorial", || (1..=10u64).product::<u64>());
+//! assert_eq!(factorial.join().await?, 3_628_800);
+//!
+//! // An async job with a Context and a result.
+//! let greeting = sup.spawn_oneshot("greet", |ctx| async move { format!("hello from {}", ctx.name()) });
+//! assert_eq!(greeting.join().await?, "hello from greet");
+//!
+//! tokio::time::sleep(Duration::from_secs(1)).await; // past both backoff delays
+//! assert_eq!(runs.load(Ordering::SeqCst), 3);
+//! assert!(sup.abort("connect")); // Aborted, not restarted, not an error
+//!
+//! let row = sup.snapshot().into_iter().find(|row| &*row.name == "connect").unwrap();
+//! assert_eq!((row.status, row.restarts), (Status::Aborted, 2));
+//! assert_eq!(row.last_failure.as_deref(), Some("connection refused (run 1)"));
+//! sup.shutdown(Duration::from_secs(1)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Testing
+//!
+//! A service function stays an ordinary function, so a unit test can call
+//! it directly. [`Context::detached`] gives it a context tied to no
+//! supervisor, cancelled when the token is:
+//!
+//! ```
+//! use supervisor::{supervised, CancellationToken, Context};
+//!
+//! #[supervised(name = "drain")]
+//! async fn drain(ctx: Context) -> std::io::Result<()> {
+//!     ctx.cancelled().await;
+//!     Ok(()) // flushed and closed
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let stop = CancellationToken::new();
+//! let run = tokio::spawn(drain(Context::detached("drain", stop.clone())));
+//! stop.cancel();
+//! run.await.unwrap()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every delay and timeout of the supervisor (backoff, shutdown) runs on
+//! tokio's clock, so a test on the paused clock (`#[tokio::test(start_paused
+//! = true)]`, tokio's `test-util` feature) goes through minutes of backoff
+//! in no real time. [`Builder::only`] starts just the services a test is
+//! about: all tests of one test binary share its registry.
+//!
+//! ```
+//! use std::time::Duration;
+//! use supervisor::{supervised, Builder, Status};
+//!
+//! #[supervised(name = "flaky", restart = backoff(3, "10s"))]
+//! async fn flaky() -> Result<(), &'static str> {
+//!     Err("no database")
+//! }
+//!
+//! #[supervised(name = "unrelated")]
+//! async fn unrelated() {}
+//!
+//! // In a test: #[tokio::test(start_paused = true)]
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let began = tokio::time::Instant::now();
+//! let sup = Builder::new().only(["flaky"]).start().unwrap();
+//! sup.wait().await; // 10 s + 20 s + 40 s of backoff, at once
+//! assert!(began.elapsed() >= Duration::from_secs(70));
+//!
+//! let rows = sup.snapshot();
+//! assert_eq!(rows.len(), 1, "`unrelated` was not started");
+//! assert_eq!(rows[0].restarts, 3);
+//! assert_eq!(rows[0].status, Status::Failed { reason: "no database".into() });
+//! # }
+//! ```
+//!
+//! A paused clock jumps to the next timer whenever the runtime is idle, but
+//! not while work runs on tokio's blocking pool. Blocking work runs on the
+//! supervisor's own threads instead, so the supervisor holds the clock for
+//! it: while one of its threads works, it keeps a parked task on tokio's
+//! blocking pool. A shutdown timeout, or a test's own `sleep`, therefore
+//! waits for running blocking work as it would on the real clock. The flip
+//! side: blocking work that never returns holds the paused clock for good,
+//! so test such a service on the real clock.
+//!
+//! ```
+//! use std::time::Duration;
+//! use supervisor::{Builder, Status};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let sup = Builder::new().start().unwrap();
+//! let job = sup.spawn_blocking("compact", || {
+//!     std::thread::sleep(Duration::from_millis(50)); // real time, on its thread
+//!     7
+//! });
+//! while sup.snapshot()[0].status != Status::Running {
+//!     tokio::task::yield_now().await; // until it has a thread
+//! }
+//!
+//! // The 1 s timeout does not run out while the job works.
+//! sup.shutdown(Duration::from_secs(1)).await.unwrap();
+//! assert_eq!(job.join().await, Ok(7));
+//! assert_eq!(sup.snapshot()[0].status, Status::Stopped, "finished during the shutdown");
+//! # }
 //! ```
 //!
 //! # Traces and metrics
@@ -87,11 +315,32 @@
 //!
 //! # Limits
 //!
-//! - `panic = "abort"` turns panic capture off.
-//! - An async service that blocks its worker thread delays everything on that
-//!   thread, shutdown included: use `blocking` for such work.
+//! - `panic = "abort"` turns panic capture off: a panic ends the process.
+//! - An async service that blocks its worker thread (a long computation,
+//!   `std::thread::sleep`, blocking I/O) delays everything on that thread,
+//!   the shutdown's own timer included, so the shutdown can overrun its
+//!   timeout. Put such work in a `blocking` service or
+//!   [`Supervisor::spawn_blocking`].
+//! - A service that awaits its own supervisor's [`Supervisor::shutdown`]
+//!   waits for itself, until the timeout aborts it. Cancel
+//!   [`Supervisor::cancellation_token`] and return instead.
 //! - A library crate that nothing references is not linked, so its services
 //!   are not registered: add `use my_crate as _;` to the binary.
+//! - Naming tasks for tokio-console needs `RUSTFLAGS="--cfg tokio_unstable"`.
+//! - A blocking thread cannot be killed: an aborted one is detached, and
+//!   runs until its function returns or the process exits.
+//!
+//! # Example programs
+//!
+//! Runnable programs in the repository's `examples/src/bin/`; start one with
+//! `cargo run -p examples --bin NAME` (add `-- --help` for its options):
+//!
+//! | `NAME` | shows |
+//! | --- | --- |
+//! | `demo` | a ticker, a flaky service recovering under backoff, a one-shot migration and a blocking worker, with the status table every second (`-- --for 5s` stops it by itself) |
+//! | `stubborn` | services that ignore the request to stop: the timeout, the abort, exit code 1 |
+//! | `metrics` | the metrics served to Prometheus at `http://127.0.0.1:9000/metrics` |
+//! | `jobs` | tasks spawned at run time, a replacement by name, CPU-bound jobs joined |
 #![deny(missing_docs)]
 
 mod builder;
@@ -118,6 +367,175 @@ pub use crate::state::State;
 pub use crate::status::{ServiceSnapshot, Status};
 pub use crate::supervisor::Supervisor;
 pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
+/// Declares a supervised service.
+///
+/// Put `#[supervised]` on a function anywhere in a binary, or in a library the
+/// binary links, and the function is registered at link time as one of that
+/// binary's services: [`run_all`] and [`Builder`] start it, restart it when
+/// it fails as its `restart` argument says, list it in
+/// [`Supervisor::snapshot`], and stop it at shutdown. The function itself is
+/// left as written, so other code (a unit test, say) can still call it.
+///
+/// # Examples
+///
+/// Three services, started together, given a moment to work, then stopped:
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{supervised, Builder, Context, Status};
+///
+/// // Cooperative: returns as soon as it is told to stop.
+/// #[supervised(name = "ticker", restart = backoff(3, "1s"))]
+/// async fn ticker(ctx: Context) -> std::io::Result<()> {
+///     loop {
+///         tokio::select! {
+///             () = ctx.cancelled() => return Ok(()),
+///             () = tokio::time::sleep(Duration::from_millis(10)) => tracing::debug!("tick"),
+///         }
+///     }
+/// }
+///
+/// // name = "migrate", restart = never: runs once, then counts as completed.
+/// #[supervised]
+/// async fn migrate() {}
+///
+/// // A plain `fn` on an OS thread of its own, checking its `Context` between
+/// // slices of work.
+/// #[supervised(name = "crunch", blocking)]
+/// fn crunch(ctx: Context) {
+///     while !ctx.is_cancelled() {
+///         std::thread::sleep(Duration::from_millis(5));
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// let sup = Builder::new().only(["ticker", "migrate", "crunch"]).start()?;
+/// tokio::time::sleep(Duration::from_millis(50)).await;
+/// println!("{sup}"); // the status table
+///
+/// // `Ok`: every service returned once told to stop, or had completed.
+/// sup.shutdown(Duration::from_secs(5)).await?;
+/// let status = |name: &str| {
+///     sup.snapshot().into_iter().find(|row| &*row.name == name).map(|row| row.status)
+/// };
+/// assert_eq!(status("migrate"), Some(Status::Completed));
+/// assert_eq!(status("ticker"), Some(Status::Stopped));
+/// assert_eq!(status("crunch"), Some(Status::Stopped));
+/// # Ok(()) }
+/// ```
+///
+/// # Arguments
+///
+/// All optional, in any order, each at most once:
+///
+/// | argument | what it does | when left out |
+/// | --- | --- | --- |
+/// | `name = "..."` | the service's name, unique in the binary: not empty, no whitespace, no control characters | the function's name |
+/// | `restart = never` | one run; a failure is final (`Failed`) | this is the default |
+/// | `restart = backoff(MAX, "BASE")` | after a failure, run again after BASE, then 2·BASE, 4·BASE … (each delay at most 60 s), at most MAX times in a row; a run that stayed up for 60 s starts a fresh count | |
+/// | `blocking` | the function is a plain `fn`, run on an OS thread of its own named after the service | the function is an `async fn` |
+///
+/// MAX is an integer literal from `0` to `u32::MAX` (`0` never restarts).
+/// BASE is a duration string: `"0s"`, `"250ms"`, `"2s"`, `"1m 30s"`. A
+/// failure is a panic or an `Err`; returning `Ok` (or `()`) is never
+/// restarted. [`RestartPolicy`] is the same choice for tasks spawned at run
+/// time.
+///
+/// # Function forms
+///
+/// | form | at shutdown |
+/// | --- | --- |
+/// | `async fn NAME(ctx: Context)` | told through [`Context`], then given until the timeout to return |
+/// | `async fn NAME()` | dropped at once |
+/// | `#[supervised(blocking)] fn NAME(ctx: Context)` | told through [`Context::is_cancelled`], then given until the timeout |
+/// | `#[supervised(blocking)] fn NAME()` | cannot be told: runs on until the timeout, then reported `Aborted` |
+///
+/// The parameter may use any pattern (`_ctx: Context`,
+/// `ctx: supervisor::Context`). The future of an `async fn` must be `Send`
+/// and `'static`, since it runs as a tokio task. Generic functions, methods
+/// (`self`), `const`, `unsafe` and `extern` functions are refused.
+///
+/// # Return types
+///
+/// Either nothing (`()`) or `Result<(), E>` where `E` converts into
+/// [`BoxError`], so `std::io::Result<()>`, `anyhow::Result<()>`,
+/// `Result<(), String>` and `Result<(), &'static str>` all work. The type is
+/// checked through a trait, so aliases are fine. The text of an `Err` (with
+/// its chain of sources) becomes the reason in `Status::Failed`.
+///
+/// ```
+/// use supervisor::supervised;
+///
+/// #[supervised(name = "load-config")]
+/// async fn load_config() -> Result<(), String> {
+///     Err("config.toml: no such file".to_string())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sup = supervisor::Builder::new().only(["load-config"]).start().unwrap();
+/// sup.wait().await; // restart = never: the first failure is final
+/// assert_eq!(
+///     sup.snapshot()[0].status,
+///     supervisor::Status::Failed { reason: "config.toml: no such file".into() },
+/// );
+/// // The shutdown reports it, so a `main` returning this exits with 1.
+/// let err = sup.shutdown(std::time::Duration::from_secs(1)).await.unwrap_err();
+/// assert!(err.to_string().contains("`load-config` failed"), "{err}");
+/// # }
+/// ```
+///
+/// # Compile errors
+///
+/// Every mistake is reported at the token that causes it, and all the
+/// mistakes of one attribute in the same compile. Each message says what is
+/// wrong and what would be accepted:
+///
+/// ```text
+/// error: unknown argument `nmae`; `#[supervised]` accepts `name = "..."`, `restart = never`, `restart = backoff(MAX, "BASE")` and `blocking`
+///  --> src/main.rs:3:14
+///   |
+/// 3 | #[supervised(nmae = "ticker")]
+///   |              ^^^^
+/// ```
+///
+/// A wrong return type gives one line, not a page of trait bounds:
+///
+/// ```text
+/// error[E0277]: `#[supervised]` functions must return `()` or `Result<(), E>`, not `i32`
+///  --> src/main.rs:4:22
+///   |
+/// 4 | async fn ticker() -> i32 {
+///   |                      ^^^ this return type is not accepted
+/// ```
+///
+/// Each of these fails to compile:
+///
+/// ```compile_fail
+/// #[supervisor::supervised] // a plain `fn` needs `blocking`
+/// fn migrate() {}
+/// ```
+///
+/// ```compile_fail
+/// #[supervisor::supervised(name = "my ticker")] // whitespace in the name
+/// async fn ticker() {}
+/// ```
+///
+/// ```compile_fail,E0277
+/// #[supervisor::supervised] // neither `()` nor `Result<(), E>`
+/// async fn ticker() -> i32 {
+///     0
+/// }
+/// ```
+///
+/// # Registration
+///
+/// Services are collected when the binary is linked, and two services under
+/// one name are an [`Error::DuplicateNames`] from [`Builder::start`] (with
+/// both source locations), before anything starts. A library crate that
+/// nothing in the binary refers to is not linked at all, so its services are
+/// missing: refer to it with `use my_services as _;`.
 pub use supervisor_macros::supervised;
 pub use tokio_util::sync::CancellationToken;
 
@@ -145,3 +563,9 @@ pub async fn run_all() -> Result<(), Error> {
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// The README's Rust blocks, compiled and run as doctests so that they cannot
+/// drift from the API. Exists only while doctests are collected.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

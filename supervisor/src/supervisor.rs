@@ -129,20 +129,111 @@ impl Supervisor {
     /// One row per name, finished ones too, in order of first start.
     ///
     /// Linear in the number of names; holds no lock across user code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, Context, Status};
+    ///
+    /// #[supervised(name = "api")]
+    /// async fn api(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// #[supervised(name = "migrate")]
+    /// async fn migrate() {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().only(["api", "migrate"]).start()?;
+    /// tokio::time::sleep(Duration::from_millis(10)).await;
+    ///
+    /// // Declared services start in order of name.
+    /// let rows = sup.snapshot();
+    /// assert_eq!((&*rows[0].name, &rows[0].status), ("api", &Status::Running));
+    /// assert_eq!((&*rows[1].name, &rows[1].status), ("migrate", &Status::Completed));
+    /// for row in &rows {
+    ///     println!("{row}"); // one line of the status table
+    /// }
+    /// sup.shutdown(Duration::from_secs(1)).await
+    /// # }
+    /// ```
     pub fn snapshot(&self) -> Vec<ServiceSnapshot> {
         self.shared.snapshot()
     }
 
     /// How many services are `Queued`, `Running` or `Restarting`.
+    ///
+    /// Tasks and jobs count too, each job on its own even when jobs share
+    /// a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, Context};
+    ///
+    /// #[supervised(name = "listener")]
+    /// async fn listener(ctx: Context) {
+    ///     ctx.cancelled().await;
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sup = Builder::new().only(["listener"]).start()?;
+    /// assert_eq!(sup.active_count(), 1);
+    ///
+    /// let job = sup.spawn_oneshot("warm-up", |_ctx| async { 42 });
+    /// assert_eq!(sup.active_count(), 2); // counted from the moment it is spawned
+    /// assert_eq!(job.join().await?, 42);
+    /// assert_eq!(sup.active_count(), 1); // and no longer once its value is out
+    ///
+    /// sup.shutdown(Duration::from_secs(1)).await?;
+    /// assert_eq!(sup.active_count(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn active_count(&self) -> usize {
         self.shared.active.get()
     }
 
     /// Completes when no service is active any more.
     ///
+    /// It waits and nothing more: unlike [`run`](Supervisor::run), it starts
+    /// no shutdown. Useful for a program whose services all end by themselves
+    /// (a batch of jobs), and in tests.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{supervised, Builder, Status};
+    ///
+    /// #[supervised(name = "import-orders")]
+    /// async fn import_orders() {}
+    ///
+    /// #[supervised(name = "import-invoices")]
+    /// async fn import_invoices() -> Result<(), String> {
+    ///     Err("invoices.csv: line 3 has 5 fields, expected 6".into())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().only(["import-orders", "import-invoices"]).start()?;
+    /// sup.wait().await;
+    /// assert_eq!(sup.active_count(), 0);
+    /// for row in sup.snapshot() {
+    ///     match row.status {
+    ///         Status::Completed => assert_eq!(&*row.name, "import-orders"),
+    ///         Status::Failed { reason } => assert!(reason.starts_with("invoices.csv")),
+    ///         other => panic!("{}: {other}", row.name),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn wait(&self) {
         self.shared.active.idle().await;
     }
@@ -225,6 +316,37 @@ impl Supervisor {
 
     /// The supervisor's token: cancelling it starts the shutdown (with the
     /// builder's timeout). Every `Context` watches it.
+    ///
+    /// Hand it to whatever may decide that the program should stop, a task
+    /// of the supervisor's own included: unlike awaiting
+    /// [`shutdown`](Supervisor::shutdown) from inside a service, cancelling
+    /// the token lets that service return. [`shutdown`](Supervisor::shutdown)
+    /// and [`run`](Supervisor::run) then report the same result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Builder, RestartPolicy, TaskDescriptor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = Builder::new().start()?;
+    /// let stop = sup.cancellation_token();
+    /// sup.spawn(TaskDescriptor::new("admin", RestartPolicy::Never, move |_ctx| {
+    ///     let stop = stop.clone();
+    ///     async move {
+    ///         // ... an operator asked for a stop ...
+    ///         stop.cancel();
+    ///         Ok::<(), std::io::Error>(())
+    ///     }
+    /// }))?;
+    ///
+    /// sup.wait().await;
+    /// assert!(sup.cancellation_token().is_cancelled());
+    /// sup.shutdown(Duration::from_secs(1)).await // the same, clean, shutdown
+    /// # }
+    /// ```
     pub fn cancellation_token(&self) -> CancellationToken {
         self.shared.root().clone()
     }

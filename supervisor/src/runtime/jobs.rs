@@ -70,6 +70,27 @@ impl<R> BlockingHandle<R> {
     }
 
     /// The job's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sup = supervisor::Builder::new().start().unwrap();
+    /// let jobs = vec![
+    ///     sup.spawn_blocking("parse-a", || "17".parse::<u32>().unwrap()),
+    ///     sup.spawn_blocking("parse-b", || "x7".parse::<u32>().unwrap()), // panics
+    /// ];
+    /// let mut failed = Vec::new();
+    /// for job in jobs {
+    ///     let name = job.name().to_string(); // `join` consumes the handle
+    ///     if job.join().await.is_err() {
+    ///         failed.push(name);
+    ///     }
+    /// }
+    /// assert_eq!(failed, ["parse-b"]);
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -87,6 +108,26 @@ impl<R> BlockingHandle<R> {
     ///
     /// Not cancel safe: the handle is consumed, and dropping the future loses
     /// the result (not the job, which runs on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::BlockingError;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sup = supervisor::Builder::new().start().unwrap();
+    ///
+    /// let lookup = sup.spawn_oneshot("lookup", |_ctx| async { 7 });
+    /// assert_eq!(lookup.join().await, Ok(7));
+    ///
+    /// let write = sup.spawn_blocking("write", || -> u64 { panic!("disk full") });
+    /// assert_eq!(
+    ///     write.join().await,
+    ///     Err(BlockingError::Panicked { message: "disk full".into() }),
+    /// );
+    /// # }
+    /// ```
     pub async fn join(self) -> Result<R, BlockingError> {
         match self.result {
             Err(refused) => Err(refused),
@@ -95,6 +136,31 @@ impl<R> BlockingHandle<R> {
     }
 
     /// The result if the job has ended, or the handle back if it has not.
+    ///
+    /// For a caller that has other work to do meanwhile and must not wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::BlockingError> {
+    /// let sup = supervisor::Builder::new().start().unwrap();
+    /// let mut job = sup.spawn_blocking("checksum", || (1..=1000u64).sum::<u64>());
+    /// let sum = loop {
+    ///     match job.try_join() {
+    ///         Ok(result) => break result?,
+    ///         Err(pending) => {
+    ///             job = pending;
+    ///             // ... something else useful, such as drawing a progress bar ...
+    ///             tokio::time::sleep(Duration::from_millis(1)).await;
+    ///         }
+    ///     }
+    /// };
+    /// assert_eq!(sum, 500_500);
+    /// # Ok(()) }
+    /// ```
     pub fn try_join(mut self) -> Result<Result<R, BlockingError>, Self> {
         let rx = match &mut self.result {
             Ok(rx) => rx,
@@ -111,7 +177,33 @@ impl<R> BlockingHandle<R> {
     /// `Aborted`, which is not an error, and `join` returns
     /// [`BlockingError::Aborted`]. A running blocking closure cannot be
     /// stopped: it is detached and its value discarded; its slot is freed when
-    /// it really returns.
+    /// it really returns. An async job from `spawn_oneshot` is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{BlockingError, Status};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sup = supervisor::Builder::new().start().unwrap();
+    /// let (release, held) = std::sync::mpsc::channel::<()>();
+    /// let job = sup.spawn_blocking("export", move || {
+    ///     let _ = held.recv(); // stands for work that takes too long
+    ///     "done"
+    /// });
+    /// while sup.snapshot()[0].status != Status::Running {
+    ///     tokio::task::yield_now().await; // until it has a thread
+    /// }
+    ///
+    /// job.abort();
+    /// assert_eq!(sup.snapshot()[0].status, Status::Aborted);
+    /// assert_eq!(job.join().await, Err(BlockingError::Aborted));
+    /// assert!(sup.shutdown(std::time::Duration::from_secs(1)).await.is_ok(), "not an error");
+    ///
+    /// drop(release); // lets the detached thread return; its value is discarded
+    /// # }
+    /// ```
     pub fn abort(&self) {
         if let Some(job) = &self.job {
             lease::abort(&job.shared, &job.row, Some(job.id));
