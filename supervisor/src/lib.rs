@@ -47,6 +47,54 @@
 //! [`Supervisor`] it starts reads the [snapshot](Supervisor::snapshot) and
 //! displays as the status table.
 //!
+//! # Building an application
+//!
+//! Services share the program's state through [`State<T>`] parameters filled
+//! from [`Builder::state`], wait for each other with `after = [...]`, and say
+//! when they are ready with `ready = started | manual | completed`
+//! ([`Context::ready`], [`ServiceSnapshot::ready`], [`Supervisor::is_ready`]).
+//! All of it is checked before anything starts: a missing state type, an
+//! unknown name in `after` or a cycle is an [`Error`] and nothing runs. At
+//! shutdown, a service others depend on is told to stop only once they have
+//! ended, all within the one timeout.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use supervisor::{supervised, Builder, Context, State, Status};
+//!
+//! #[derive(Clone, Default)]
+//! struct Db(Arc<AtomicU32>); // a connection pool, say
+//!
+//! /// A one-shot the others need: ready once it returned `Ok`.
+//! #[supervised(name = "migrate", ready = completed)]
+//! async fn migrate(State(db): State<Db>) {
+//!     db.0.store(1, Ordering::SeqCst); // schema version 1
+//! }
+//!
+//! /// Starts after `migrate`; ready once it says so.
+//! #[supervised(name = "api", after = ["migrate"], ready = manual)]
+//! async fn api(ctx: Context, State(db): State<Db>) {
+//!     assert_eq!(db.0.load(Ordering::SeqCst), 1, "the migration ran first");
+//!     ctx.ready();
+//!     ctx.cancelled().await;
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), supervisor::Error> {
+//! let sup = Builder::new().only(["api"]).state(Db::default()).start()?; // pulls in `migrate`
+//! while !sup.is_ready() {
+//!     tokio::task::yield_now().await;
+//! }
+//! assert_eq!(sup.snapshot().len(), 2);
+//! sup.shutdown(std::time::Duration::from_secs(1)).await?;
+//! assert!(sup.snapshot().iter().all(|row| row.status != Status::Running));
+//! # Ok(()) }
+//! ```
+//!
+//! A service reaches its supervisor through [`Context::supervisor`], and a
+//! library makes an empty one with [`Supervisor::new`].
+//!
 //! # Shutdown
 //!
 //! A shutdown begins with a signal (SIGINT/Ctrl-C or SIGTERM, under
