@@ -1,5 +1,6 @@
 //! Configuring and starting a supervisor.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::runtime::lease::{self, Lease, OnName, Role};
 use crate::runtime::service::{Instance, Place, Work};
 use crate::runtime::shared::{Config, Declared, Node, Shared};
 use crate::runtime::stop;
-use crate::spec::registry;
+use crate::spec::{registry, RestartPolicy};
 use crate::state::States;
 use crate::status::Status;
 use crate::supervisor::Supervisor;
@@ -46,6 +47,9 @@ pub struct Builder {
     handle_signals: bool,
     token: Option<CancellationToken>,
     states: States,
+    intensity: Option<(u32, Duration)>,
+    /// `restart(name, policy)`: policies that replace the declared ones.
+    policies: BTreeMap<String, RestartPolicy>,
 }
 
 impl Default for Builder {
@@ -90,6 +94,8 @@ impl Builder {
             handle_signals: true,
             token: None,
             states: States::default(),
+            intensity: None,
+            policies: BTreeMap::new(),
         }
     }
 
@@ -262,6 +268,75 @@ impl Builder {
         self
     }
 
+    /// Shuts the supervisor down when more than `max` restarts (all
+    /// services together, counted as each restart starts, as the
+    /// `supervisor.restarts` metric counts them) happen within any window of
+    /// length `within`. `run()` and `shutdown()` then return
+    /// [`Error::RestartIntensity`], naming the services that restarted most.
+    /// Default: no limit.
+    ///
+    /// A crash loop that backoff alone would stretch over minutes ends the
+    /// program at once, so that systemd or Kubernetes restart it whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Builder, Error, RestartPolicy, TaskDescriptor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let sup = Builder::new()
+    ///     .only(Vec::<String>::new())
+    ///     .restart_intensity(3, Duration::from_secs(60))
+    ///     .start()
+    ///     .unwrap();
+    /// let policy = RestartPolicy::Backoff { max: 100, base_delay: Duration::from_secs(1) };
+    /// sup.spawn(TaskDescriptor::new("flapping", policy, |_ctx| async {
+    ///     Err::<(), _>("refused")
+    /// }))
+    /// .unwrap();
+    /// let result = sup.run().await; // ends on the fourth restart
+    /// assert!(matches!(result, Err(Error::RestartIntensity { max: 3, .. })));
+    /// # }
+    /// ```
+    pub fn restart_intensity(mut self, max: u32, within: Duration) -> Self {
+        self.intensity = Some((max, within));
+        self
+    }
+
+    /// Replaces the declared restart policy of the service `name`, e.g. from
+    /// configuration. An unknown name is an [`Error::UnknownServices`] from
+    /// `start`/`run`, before anything starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{supervised, Builder, RestartPolicy};
+    ///
+    /// #[supervised(name = "fetcher", restart = backoff(5, "1s"))]
+    /// async fn fetcher() -> Result<(), String> {
+    ///     Err("upstream is down".into())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // In tests, fail fast instead:
+    /// let sup = Builder::new()
+    ///     .only(["fetcher"])
+    ///     .restart("fetcher", RestartPolicy::Never)
+    ///     .start()
+    ///     .unwrap();
+    /// sup.wait().await;
+    /// assert_eq!(sup.snapshot()[0].restarts, 0);
+    /// # }
+    /// ```
+    pub fn restart(mut self, name: impl AsRef<str>, policy: RestartPolicy) -> Self {
+        self.policies.insert(name.as_ref().to_string(), policy);
+        self
+    }
+
     /// Gives services a value of type `T`: each `State<T>` parameter of a
     /// `#[supervised]` function receives a clone of it on every run, and
     /// [`Context::state`](crate::Context::state) returns one. A second value
@@ -390,6 +465,7 @@ impl Builder {
     pub fn start(self) -> Result<Supervisor, Error> {
         let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let plan = plan(registry().collect(), self.only.as_deref(), &self.states)?;
+        check_policies(&self.policies)?;
         let root = self
             .token
             .as_ref()
@@ -398,17 +474,23 @@ impl Builder {
             runtime: OnceLock::new(),
             handle_signals: self.handle_signals,
             states: Arc::new(self.states),
+            intensity: self.intensity,
         };
         let shared = Shared::new(config, root, self.shutdown_timeout);
         stop::adopt(&shared, runtime.clone());
-        start_declared(&shared, &runtime, plan);
+        start_declared(&shared, &runtime, plan, &self.policies);
         Ok(Supervisor { shared })
     }
 }
 
 /// Registers every planned service (so that each can find the rows of its
 /// dependencies), records who waits for whom, then spawns them.
-fn start_declared(shared: &Arc<Shared>, runtime: &Handle, plan: Plan) {
+fn start_declared(
+    shared: &Arc<Shared>,
+    runtime: &Handle,
+    plan: Plan,
+    policies: &BTreeMap<String, RestartPolicy>,
+) {
     let mut leases = Vec::with_capacity(plan.services.len());
     for planned in &plan.services {
         let spec = planned.spec;
@@ -438,21 +520,46 @@ fn start_declared(shared: &Arc<Shared>, runtime: &Handle, plan: Plan) {
                 after: planned.after.clone(),
                 dependants: planned.dependants.clone(),
                 stop,
+                every: planned.spec.every(),
             }
         })
         .collect();
     let _ = shared.declared.set(Declared { nodes });
     for (at, (lease, planned)) in leases.into_iter().zip(plan.services).enumerate() {
+        let spec = planned.spec;
         let place = Place {
             node: u32::try_from(at).unwrap_or(u32::MAX),
             waits: !planned.after.is_empty(),
             ordered: !planned.dependants.is_empty(),
+            critical: spec.is_critical(),
+            periodic: spec.every().is_some(),
         };
-        let spec = planned.spec;
         let work = Work::Declared {
             entry: spec.entry(),
             place,
         };
-        Instance::launch(runtime, lease, work, spec.restart());
+        let policy = policies
+            .get(spec.name())
+            .copied()
+            .unwrap_or_else(|| spec.restart());
+        Instance::launch(runtime, lease, work, policy);
+    }
+}
+
+/// Every name given to [`Builder::restart`] is a declared service's.
+fn check_policies(policies: &BTreeMap<String, RestartPolicy>) -> Result<(), Error> {
+    let known: BTreeSet<&str> = registry().map(|spec| spec.name()).collect();
+    let unknown: Vec<String> = policies
+        .keys()
+        .filter(|name| !known.contains(name.as_str()))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::UnknownServices {
+            unknown,
+            known: known.into_iter().map(str::to_string).collect(),
+        })
     }
 }

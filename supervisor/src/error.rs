@@ -59,6 +59,30 @@ pub enum Error {
         /// The types that were given, sorted.
         given: Vec<&'static str>,
     },
+    /// A `critical` service failed before shutdown began, so the supervisor
+    /// shut down.
+    CriticalFailed {
+        /// The critical service.
+        service: Arc<str>,
+        /// Its failure.
+        reason: String,
+        /// Every service that did not stop cleanly, the critical one
+        /// included.
+        failures: Vec<ServiceFailure>,
+    },
+    /// More restarts than [`Builder::restart_intensity`](crate::Builder::restart_intensity)
+    /// allows happened within its window, so the supervisor shut down.
+    RestartIntensity {
+        /// The most restarts allowed within `within`.
+        max: u32,
+        /// The window.
+        within: std::time::Duration,
+        /// The services that restarted in the window, most first, with how
+        /// many times.
+        restarted: Vec<(String, u32)>,
+        /// Every service that did not stop cleanly.
+        failures: Vec<ServiceFailure>,
+    },
     /// Services failed, or were aborted by the shutdown timeout or a second signal.
     Services {
         /// One entry per service concerned, in order of first start.
@@ -182,10 +206,37 @@ impl fmt::Display for Error {
                     "{n} service{} did not stop cleanly:",
                     if n == 1 { "" } else { "s" }
                 )?;
-                for failure in failures {
-                    write!(f, "\n  {failure}")?;
-                }
-                Ok(())
+                write_failures(f, failures)
+            }
+            Error::CriticalFailed {
+                service,
+                reason,
+                failures,
+            } => {
+                write!(
+                    f,
+                    "the critical service `{service}` failed, so everything was shut down: \
+                     {reason}"
+                )?;
+                write_failures(f, failures)
+            }
+            Error::RestartIntensity {
+                max,
+                within,
+                restarted,
+                failures,
+            } => {
+                let most: Vec<String> = restarted
+                    .iter()
+                    .map(|(name, n)| format!("`{name}` {n}×"))
+                    .collect();
+                write!(
+                    f,
+                    "more than {max} restarts within {within:?}, so everything was shut down \
+                     (restarted most: {})",
+                    most.join(", ")
+                )?;
+                write_failures(f, failures)
             }
             Error::ShuttingDown { name } => {
                 write!(f, "cannot start `{name}`: the supervisor is shutting down")
@@ -206,6 +257,14 @@ impl fmt::Display for Error {
             ),
         }
     }
+}
+
+/// One line per failure, each on a new line.
+fn write_failures(f: &mut fmt::Formatter<'_>, failures: &[ServiceFailure]) -> fmt::Result {
+    for failure in failures {
+        write!(f, "\n  {failure}")?;
+    }
+    Ok(())
 }
 
 /// `` `a`, `b` `` for a list of names.

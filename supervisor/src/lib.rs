@@ -412,7 +412,7 @@ pub use crate::spec::{
     MAX_BACKOFF_DELAY,
 };
 pub use crate::state::State;
-pub use crate::status::{ServiceSnapshot, Status};
+pub use crate::status::{Event, ServiceSnapshot, Status};
 pub use crate::supervisor::Supervisor;
 pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 /// Declares a supervised service.

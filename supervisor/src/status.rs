@@ -125,6 +125,39 @@ pub struct ServiceSnapshot {
     pub ready: bool,
 }
 
+/// A change of one row, as [`Supervisor::subscribe`](crate::Supervisor::subscribe)
+/// reports it: a new status, or a change of readiness.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{Builder, Event, RestartPolicy, Status, TaskDescriptor};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let sup = Builder::new().only(Vec::<String>::new()).start()?;
+/// let mut events = sup.subscribe();
+/// sup.spawn(TaskDescriptor::new("once", RestartPolicy::Never, |_ctx| async {
+///     Ok::<(), std::io::Error>(())
+/// }))?;
+/// let Event { name, status, .. } = events.recv().await?;
+/// assert_eq!((&*name, status), ("once", Status::Running));
+/// assert_eq!(events.recv().await?.status, Status::Completed);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Event {
+    /// The row's name.
+    pub name: Arc<str>,
+    /// Its status after the change.
+    pub status: Status,
+    /// Its readiness after the change.
+    pub ready: bool,
+    /// When the change happened.
+    pub at: Instant,
+}
+
 /// The narrowest name and status columns, in terminal columns; wider content
 /// widens them.
 const NAME_WIDTH: usize = 20;

@@ -18,7 +18,7 @@ use crate::runtime::service::{Instance, Work};
 use crate::runtime::shared::{Config, Shared};
 use crate::runtime::stop;
 use crate::signal::Signals;
-use crate::status::ServiceSnapshot;
+use crate::status::{Event, ServiceSnapshot};
 use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 
 /// A running supervisor: the handle to its services' status and to its
@@ -90,10 +90,45 @@ impl Supervisor {
             runtime: OnceLock::new(),
             handle_signals: false,
             states: Arc::default(),
+            intensity: None,
         };
         Supervisor {
             shared: Shared::new(config, CancellationToken::new(), DEFAULT_SHUTDOWN_TIMEOUT),
         }
+    }
+
+    /// Every change from now on: one [`Event`] per status or readiness
+    /// change of any row (a new row's first status included), in order per
+    /// service. A receiver that falls more than 1,024 events behind gets
+    /// tokio's `Lagged`. With no subscriber this costs nothing measurable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Builder, RestartPolicy, Status, TaskDescriptor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sup = Builder::new().only(Vec::<String>::new()).start()?;
+    /// let mut events = sup.subscribe();
+    /// let policy = RestartPolicy::Backoff { max: 1, base_delay: Duration::from_secs(1) };
+    /// sup.spawn(TaskDescriptor::new("flaky", policy, |ctx| async move {
+    ///     if ctx.attempt() == 0 {
+    ///         return Err("first run fails");
+    ///     }
+    ///     ctx.cancelled().await;
+    ///     Ok(())
+    /// }))?;
+    /// let mut seen = Vec::new();
+    /// for _ in 0..3 {
+    ///     seen.push(events.recv().await?.status);
+    /// }
+    /// assert_eq!(seen, [Status::Running, Status::Restarting { attempt: 1, max: 1 }, Status::Running]);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.shared.subscribe()
     }
 
     /// Whether the program is ready: every declared service is ready (as

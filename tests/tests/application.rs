@@ -30,11 +30,7 @@ struct Punctuation(&'static str);
 
 /// Takes two values of state (in any order with its Context).
 #[supervised(name = "app-greeter")]
-async fn greeter(
-    State(log): State<Greetings>,
-    ctx: Context,
-    State(mark): State<Punctuation>,
-) {
+async fn greeter(State(log): State<Greetings>, ctx: Context, State(mark): State<Punctuation>) {
     let line = format!("hello from {}{}", ctx.name(), mark.0);
     log.0.lock().unwrap().push(line);
     // The same values through the context, and the handle.
@@ -155,7 +151,11 @@ async fn loader() {
 /// Needs the loader's result.
 #[supervised(name = "app-uses-loader", after = ["app-loader"])]
 async fn uses_loader(ctx: Context) {
-    assert_eq!(LOADED.load(Ordering::SeqCst), 1, "started before the loader completed");
+    assert_eq!(
+        LOADED.load(Ordering::SeqCst),
+        1,
+        "started before the loader completed"
+    );
     ctx.cancelled().await;
 }
 
@@ -164,11 +164,17 @@ async fn a_dependant_waits_for_a_completed_one_shot() {
     let sup = start_only(&["app-uses-loader"]);
     tokio::task::yield_now().await;
     assert_status(&sup, "app-uses-loader", Status::Queued);
-    assert!(!tests::row(&sup, "app-loader").ready, "running is not completed");
+    assert!(
+        !tests::row(&sup, "app-loader").ready,
+        "running is not completed"
+    );
     POLL.until_status(&sup, "app-uses-loader", Status::Running)
         .await;
     assert_status(&sup, "app-loader", Status::Completed);
-    assert!(tests::row(&sup, "app-loader").ready, "completed counts as ready");
+    assert!(
+        tests::row(&sup, "app-loader").ready,
+        "completed counts as ready"
+    );
     assert!(sup.is_ready());
     sup.shutdown(Duration::from_secs(5)).await.expect("clean");
 }
@@ -223,7 +229,10 @@ async fn a_restarting_dependency_holds_back_restarts_not_running_dependants() {
         matches!(status(&sup, "app-flaky"), Status::Restarting { .. })
     })
     .await;
-    assert!(!tests::row(&sup, "app-flaky").ready, "a restart is not ready");
+    assert!(
+        !tests::row(&sup, "app-flaky").ready,
+        "a restart is not ready"
+    );
     assert_status(&sup, "app-worker", Status::Running);
 
     // Now the dependant fails: its restart waits (Queued) for the dependency.
@@ -351,10 +360,17 @@ async fn the_whole_ordered_shutdown_keeps_one_deadline() {
     let result = sup.shutdown(Duration::from_secs(5)).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(6), "one deadline: {took:?}");
-    assert_eq!(tests::failed_names(&result), ["app-stuck-top"], "{result:?}");
+    assert_eq!(
+        tests::failed_names(&result),
+        ["app-stuck-top"],
+        "{result:?}"
+    );
     // Told at the deadline at the latest; it returns at once then.
     assert!(
-        matches!(status(&sup, "app-slow-base"), Status::Stopped | Status::Aborted),
+        matches!(
+            status(&sup, "app-slow-base"),
+            Status::Stopped | Status::Aborted
+        ),
         "{sup}"
     );
 }
@@ -430,9 +446,11 @@ async fn only_pulls_in_what_the_selection_needs() {
 #[test]
 fn an_empty_supervisor_is_made_outside_a_runtime_and_adopts_the_first() {
     let sup = Supervisor::new();
-    let early = sup.spawn(TaskDescriptor::new("early", RestartPolicy::Never, |_ctx| async {
-        Ok::<(), std::io::Error>(())
-    }));
+    let early = sup.spawn(TaskDescriptor::new(
+        "early",
+        RestartPolicy::Never,
+        |_ctx| async { Ok::<(), std::io::Error>(()) },
+    ));
     assert!(matches!(early, Err(Error::NoRuntime)), "{early:?}");
     assert!(sup.is_ready(), "nothing declared: ready");
 

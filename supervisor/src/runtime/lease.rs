@@ -120,7 +120,12 @@ impl Lease {
             fresh = true;
             Row::new(Arc::clone(name), id, status.clone(), ready, now)
         });
-        let previous = (!fresh).then(|| hand_over(&row, id, status, ready, now, on_name));
+        let previous = if fresh {
+            shared.emit(name, &status, ready);
+            None
+        } else {
+            Some(hand_over(shared, &row, id, status, ready, now, on_name))
+        };
         shared.active.acquire();
         drop(table);
         if let Some(Some(replaced)) = previous {
@@ -158,10 +163,22 @@ impl Lease {
             if s.instance != self.id || !s.status.is_active() {
                 return;
             }
+            let before = (s.status.clone(), s.ready);
             f(&mut s);
+            if (&s.status, s.ready) != (&before.0, before.1) {
+                self.shared.emit(&self.row.name, &s.status, s.ready);
+            }
         }
         if self.declared {
             self.shared.readiness_changed();
+        }
+    }
+
+    /// A periodic service's call returned `Ok`: `ready = completed` is
+    /// ready from now on (the row stays `Running` between calls).
+    pub(crate) fn called(&self) {
+        if self.readiness == Readiness::Completed {
+            self.write(|s| s.ready = true);
         }
     }
 
@@ -217,6 +234,7 @@ impl Lease {
             s.ended_at = None;
         });
         self.row.metrics().restarts.increment(1);
+        self.shared.count_restart(&self.row.name);
     }
 
     /// The instance ended with `status` (a final one). Writes it when the
@@ -243,6 +261,7 @@ impl Lease {
             }
             // A Completed service counts as ready whatever its kind.
             s.ready = status == Status::Completed;
+            self.shared.emit(&self.row.name, &status, s.ready);
             s.status = status;
             s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
             s.abort = None;
@@ -312,6 +331,7 @@ impl Replaced {
 /// leaves the active set (`Replace`: returned, for the caller to give its
 /// count back and stop it) or stays in it, hidden (`Share`).
 fn hand_over(
+    shared: &Shared,
     row: &Row,
     id: InstanceId,
     status: Status,
@@ -335,6 +355,7 @@ fn hand_over(
         }
     }
     s.instance = id;
+    shared.emit(&row.name, &status, ready);
     s.status = status;
     s.ready = ready;
     s.restarts = 0;
@@ -382,6 +403,7 @@ pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) ->
         }
         s.status = Status::Aborted;
         s.ready = false;
+        shared.emit(&row.name, &s.status, false);
         if s.ended_at.is_none() {
             s.ended_at = Some(Instant::now());
         }
@@ -465,6 +487,7 @@ pub(crate) fn mark_ready(shared: &Shared, row: &Row, instance: InstanceId) {
         let changed = running && !s.ready;
         if changed {
             s.ready = true;
+            shared.emit(&row.name, &s.status, true);
         }
         changed
     };

@@ -19,6 +19,7 @@ use super::lease::{self, Lease, OnName, Role};
 use super::outcome::Outcome;
 use super::row::Aborter;
 use super::shared::{spawn_named, Shared};
+use super::shutdown::Cause;
 use super::stop;
 use super::table::RowRef;
 use crate::error::Error;
@@ -54,6 +55,8 @@ enum Run {
 enum Next {
     /// Restart after the delay.
     Restart(Duration),
+    /// A periodic call returned `Ok`: call again after the delay.
+    Again(Duration),
     /// The instance ends with this final status.
     End(Status),
 }
@@ -75,6 +78,10 @@ pub(crate) struct Place {
     /// Whether others depend on it: its `Context` then watches its own stop
     /// token, cancelled at shutdown after them.
     pub(crate) ordered: bool,
+    /// Whether its end before shutdown ends the program (`critical`).
+    pub(crate) critical: bool,
+    /// Whether it is called again after each `Ok` (`every = "..."`).
+    pub(crate) periodic: bool,
 }
 
 /// Where a started instance is, to abort it.
@@ -149,8 +156,9 @@ impl Instance {
                     Run::Inline(run) => Outcome::from_run(run.await),
                     Run::Boxed(run) => run.await,
                 };
-                let delay = match self.after_run(outcome, began, &mut streak) {
-                    Next::Restart(delay) => delay,
+                let (delay, restart) = match self.after_run(outcome, began, &mut streak) {
+                    Next::Restart(delay) => (delay, true),
+                    Next::Again(every) => (every, false),
                     Next::End(status) => return self.end(status),
                 };
                 let resumed = if delay.is_zero() {
@@ -163,15 +171,17 @@ impl Instance {
                 if !resumed {
                     return self.end(Status::Stopped);
                 }
-                if self.place().is_some_and(|place| place.waits) {
-                    self.lease.queued();
-                    if let Err(status) = self.dependencies().await {
-                        return self.end(status);
-                    }
-                }
-                self.lease.restarted();
                 attempt = attempt.saturating_add(1);
-                tracing::info!(service = %self.lease.row().name, attempt, "restarting");
+                if restart {
+                    if self.place().is_some_and(|place| place.waits) {
+                        self.lease.queued();
+                        if let Err(status) = self.dependencies().await {
+                            return self.end(status);
+                        }
+                    }
+                    self.lease.restarted();
+                    tracing::info!(service = %self.lease.row().name, attempt, "restarting");
+                }
             }
         }
     }
@@ -255,7 +265,17 @@ impl Instance {
         let stopping = self.lease.shared().is_stopping();
         let reason = match outcome {
             Outcome::Returned if stopping => return Next::End(Status::Stopped),
-            Outcome::Returned => return Next::End(Status::Completed),
+            Outcome::Returned => {
+                return match self.every() {
+                    Some(every) => {
+                        // A call that returned breaks a streak of failures.
+                        *streak = 0;
+                        self.lease.called();
+                        Next::Again(every)
+                    }
+                    None => Next::End(Status::Completed),
+                };
+            }
             Outcome::Dropped => return Next::End(Status::Stopped),
             Outcome::Failed(reason) => reason,
         };
@@ -307,13 +327,43 @@ impl Instance {
 
     /// Ends the instance with its final status.
     fn end(self, status: Status) {
-        let name = &self.lease.row().name;
+        let name = Arc::clone(&self.lease.row().name);
         match &status {
             Status::Completed => tracing::info!(service = %name, "completed"),
             Status::Stopped => tracing::info!(service = %name, "stopped"),
             _ => {}
         }
+        // A critical service that ends before shutdown ends the program.
+        let critical_end =
+            self.place().is_some_and(|place| place.critical) && !self.lease.shared().is_stopping();
+        let failure = match &status {
+            Status::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let shared = Arc::clone(self.lease.shared());
         self.lease.end(status);
+        if critical_end {
+            match &failure {
+                Some(reason) => {
+                    tracing::error!(service = %name, %reason, "a critical service failed: shutting down")
+                }
+                None => {
+                    tracing::info!(service = %name, "a critical service completed: shutting down")
+                }
+            }
+            shared.shutdown.set_cause(Cause::Critical {
+                service: name,
+                failure,
+            });
+            shared.stop();
+        }
+    }
+
+    /// The delay between two calls of a periodic service.
+    fn every(&self) -> Option<Duration> {
+        let place = self.place().filter(|place| place.periodic)?;
+        let declared = self.lease.shared().declared.get()?;
+        declared.nodes.get(place.node as usize)?.every
     }
 }
 

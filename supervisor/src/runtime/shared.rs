@@ -7,21 +7,22 @@
 //! The table lock, then a row's lock; never the other way round. No lock is
 //! held across an `.await` or while user code runs.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::row::InstanceId;
-use super::shutdown::Shutdown;
+use super::shutdown::{Cause, Shutdown};
 use super::table::{RowRef, Table};
 use crate::panic::lock;
 use crate::state::States;
-use crate::status::ServiceSnapshot;
+use crate::status::{Event, ServiceSnapshot, Status};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
 pub const MAX_BLOCKING: usize = 8;
@@ -36,6 +37,9 @@ pub(crate) struct Config {
     pub(crate) handle_signals: bool,
     /// The values of `State<T>` parameters, by type.
     pub(crate) states: Arc<States>,
+    /// `Builder::restart_intensity`: at most this many restarts within
+    /// this window.
+    pub(crate) intensity: Option<(u32, Duration)>,
 }
 
 /// Spawns a task on `runtime`, named after its service for tokio-console
@@ -63,6 +67,9 @@ where
     }
 }
 
+/// How many events a subscriber may fall behind before it gets `Lagged`.
+const EVENT_BUFFER: usize = 1024;
+
 /// See the module documentation.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -73,6 +80,13 @@ pub(crate) struct Shared {
     pub(crate) declared: OnceLock<Declared>,
     /// Notified when a declared service's readiness or status changes.
     pub(crate) readiness: Notify,
+    /// Every status or readiness change, for `Supervisor::subscribe`.
+    pub(crate) events: broadcast::Sender<Event>,
+    /// Set by the first `subscribe`: until then, no change looks at
+    /// `events` (whose receiver count takes a lock).
+    subscribed: AtomicBool,
+    /// The restarts within the intensity window (only with a limit).
+    restarts: Mutex<VecDeque<(tokio::time::Instant, Arc<str>)>>,
     next_id: AtomicU64,
     /// Slots for `spawn_blocking` closures.
     pub(crate) slots: Arc<Semaphore>,
@@ -91,6 +105,9 @@ impl Shared {
             active: Active::new(),
             declared: OnceLock::new(),
             readiness: Notify::new(),
+            events: broadcast::channel(EVENT_BUFFER).0,
+            subscribed: AtomicBool::new(false),
+            restarts: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
         })
@@ -105,6 +122,7 @@ impl Shared {
                 runtime: OnceLock::from(Handle::current()),
                 handle_signals: false,
                 states: Arc::default(),
+                intensity: None,
             },
             CancellationToken::new(),
             Duration::from_secs(1),
@@ -147,6 +165,61 @@ impl Shared {
         }
     }
 
+    /// A receiver of every change from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        let receiver = self.events.subscribe();
+        self.subscribed.store(true, Ordering::Release);
+        receiver
+    }
+
+    /// Reports a row's new state to the subscribers; the caller holds the
+    /// row's lock, so the events of one row go out in order. Costs one
+    /// atomic load when nobody ever subscribed.
+    pub(crate) fn emit(&self, name: &Arc<str>, status: &Status, ready: bool) {
+        if !self.subscribed.load(Ordering::Acquire) || self.events.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.events.send(Event {
+            name: Arc::clone(name),
+            status: status.clone(),
+            ready,
+            at: Instant::now(),
+        });
+    }
+
+    /// A restart of `name` starts. With a restart intensity set, one too
+    /// many within the window begins the shutdown.
+    pub(crate) fn count_restart(&self, name: &Arc<str>) {
+        let Some((max, within)) = self.config.intensity else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        let exceeded = {
+            let mut window = lock(&self.restarts);
+            window.push_back((now, Arc::clone(name)));
+            while window
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) >= within)
+            {
+                window.pop_front();
+            }
+            (window.len() > max as usize).then(|| tally(window.iter().map(|(_, name)| name)))
+        };
+        if let Some(restarted) = exceeded {
+            tracing::error!(
+                max,
+                ?within,
+                "too many restarts within the window: shutting down"
+            );
+            self.shutdown.set_cause(Cause::Intensity {
+                max,
+                within,
+                restarted,
+            });
+            self.stop();
+        }
+    }
+
     /// A fresh instance id.
     pub(crate) fn next_id(&self) -> InstanceId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -183,6 +256,22 @@ pub(crate) struct Node {
     /// them have ended (its `Context` watches this, not the supervisor's
     /// token).
     pub(crate) stop: Option<CancellationToken>,
+    /// `every = "..."`: the delay between two calls.
+    pub(crate) every: Option<Duration>,
+}
+
+/// How many times each name occurs, most first (then by name).
+fn tally<'a>(names: impl Iterator<Item = &'a Arc<str>>) -> Vec<(String, u32)> {
+    let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+    for name in names {
+        *counts.entry(name).or_default() += 1;
+    }
+    let mut counts: Vec<(String, u32)> = counts
+        .into_iter()
+        .map(|(name, n)| (name.to_string(), n))
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
 }
 
 /// How many instances are Queued, Running or Restarting: an atomic count

@@ -53,6 +53,8 @@ pub(crate) struct Shutdown {
     result: OnceLock<Result<(), Error>>,
     /// Notified when the result is published, and when a driver gives up.
     finished: Notify,
+    /// Why the supervisor shut itself down, when it did (first cause wins).
+    cause: OnceLock<Cause>,
     /// Names aborted at the deadline. Kept as events, not read off the rows:
     /// a row shows only the latest job under a name, and an earlier one that
     /// was stuck must still be reported.
@@ -73,6 +75,7 @@ impl Shutdown {
             runtime_gone: AtomicBool::new(false),
             result: OnceLock::new(),
             finished: Notify::new(),
+            cause: OnceLock::new(),
             killed: Mutex::new(Vec::new()),
         }
     }
@@ -132,6 +135,16 @@ impl Shutdown {
         }
     }
 
+    /// Records why the supervisor shuts itself down (the first cause stays).
+    pub(crate) fn set_cause(&self, cause: Cause) {
+        let _ = self.cause.set(cause);
+    }
+
+    /// Why the supervisor shut itself down, if it did.
+    pub(crate) fn cause(&self) -> Option<&Cause> {
+        self.cause.get()
+    }
+
     /// Notes an instance or job aborted at the deadline.
     pub(crate) fn record_kill(&self, name: &Arc<str>) {
         lock(&self.killed).push(Arc::clone(name));
@@ -178,6 +191,23 @@ impl Shutdown {
             done: false,
         })
     }
+}
+
+/// Why a supervisor shut itself down.
+#[derive(Clone, Debug)]
+pub(crate) enum Cause {
+    /// A `critical` service ended: `Some(reason)` when it failed, `None`
+    /// when it returned `Ok`.
+    Critical {
+        service: Arc<str>,
+        failure: Option<String>,
+    },
+    /// Too many restarts within the window.
+    Intensity {
+        max: u32,
+        within: Duration,
+        restarted: Vec<(String, u32)>,
+    },
 }
 
 /// The driver's seat. [`Seat::publish`] ends the shutdown; dropped before

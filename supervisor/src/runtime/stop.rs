@@ -16,6 +16,7 @@ use tokio::runtime::Handle;
 use super::deps;
 use super::lease;
 use super::shared::Shared;
+use super::shutdown::Cause;
 use crate::error::{Error, ServiceFailure};
 use crate::panic::lock;
 use crate::status::Status;
@@ -162,10 +163,27 @@ fn outcome(shared: &Shared) -> Result<(), Error> {
                 forced,
             }),
     );
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Services { failures })
+    match shared.shutdown.cause().cloned() {
+        Some(Cause::Critical {
+            service,
+            failure: Some(reason),
+        }) => Err(Error::CriticalFailed {
+            service,
+            reason,
+            failures,
+        }),
+        Some(Cause::Intensity {
+            max,
+            within,
+            restarted,
+        }) => Err(Error::RestartIntensity {
+            max,
+            within,
+            restarted,
+            failures,
+        }),
+        _ if failures.is_empty() => Ok(()),
+        _ => Err(Error::Services { failures }),
     }
 }
 
