@@ -46,8 +46,15 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
     // expression's span is taken from its first and last tokens). The trait
     // method is called rather than the `into_result` helper so the error has
     // no extra note about the helper's bound.
+    //
+    // The variable that holds what the function returned is bound and read
+    // with this same span. The user's spans may come from different
+    // `macro_rules!` expansions (the function's name from the caller, the
+    // return type from the macro's body), and a name bound with one would
+    // not be seen with the other.
+    let returned = syn::Ident::new("__supervised_value", service.output_span);
     let into_result = quote_spanned! {service.output_span=>
-        ::supervisor::__private::v1::IntoServiceResult::into_service_result(value)
+        ::supervisor::__private::v1::IntoServiceResult::into_service_result(#returned)
     };
 
     let (shim, entry) = if service.is_async {
@@ -55,7 +62,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         // is blamed on the user's function rather than on the attribute.
         let boxed = quote_spanned! {ident.span()=>
             ::supervisor::__private::v1::box_future(async move {
-                let value = #ident(#args).await;
+                let #returned = #ident(#args).await;
                 #into_result
             })
         };
@@ -80,7 +87,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
                     __supervised_ctx: #private::Context,
                 ) -> ::core::result::Result<(), #private::BoxError> {
                     #forget_ctx
-                    let value = #ident(#args);
+                    let #returned = #ident(#args);
                     #into_result
                 }
             },
