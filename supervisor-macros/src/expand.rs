@@ -1,12 +1,13 @@
 //! Stage 3: the registration of a checked service, as tokens.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::LitStr;
 
 use crate::attr::{Restart, ServiceAttr};
-use crate::valid::ServiceFn;
+use crate::valid::{Param, ServiceFn};
 
 /// The code that follows the user's (unchanged) function: a shim with the
 /// signature the runtime stores, and the `ServiceSpec` submitted to the
@@ -31,12 +32,55 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         },
     };
 
-    // Without a parameter the function is called without the context, which
-    // is dropped at once: the service does not watch for shutdown.
-    let (forget_ctx, args) = if service.takes_context {
-        (quote!(), quote!(__supervised_ctx))
+    // Each `State<T>` is taken from the context first, while the shim still
+    // owns it. The runtime checks every type before it starts anything, so a
+    // missing value is for a context that is not a supervisor's: the run
+    // then fails at once with the error.
+    let missing = if service.is_async {
+        quote!(return #private::failed(error))
     } else {
-        (quote!(::core::mem::drop(__supervised_ctx);), quote!())
+        quote!(return ::core::result::Result::Err(error))
+    };
+    let mut take_states = TokenStream::new();
+    let mut args = Vec::with_capacity(service.params.len());
+    let mut state_keys = Vec::new();
+    for (at, param) in service.params.iter().enumerate() {
+        let (ty, inner) = match param {
+            Param::Context => {
+                args.push(quote!(__supervised_ctx));
+                continue;
+            }
+            Param::State { ty, inner } => (ty, inner),
+        };
+        // Spanned on the user's `State<T>` (its first token: a span cannot
+        // cover several tokens on stable), so a `T` that does not meet the
+        // bounds of `Builder::state` is reported at `T`, and a `State` that
+        // is not ours at the parameter's type. The variable is bound and read
+        // with that one span (see `returned` below).
+        let span = ty.span();
+        let var = format_ident!("__supervised_state_{at}", span = span);
+        let take = quote_spanned!(span=> ::supervisor::__private::v1::state::<#inner>);
+        take_states.extend(quote! {
+            let #var = match #take(&__supervised_ctx) {
+                ::core::result::Result::Ok(state) => state,
+                ::core::result::Result::Err(error) => #missing,
+            };
+        });
+        args.push(quote!(#var));
+        state_keys.push(quote_spanned! {span=>
+            ::supervisor::__private::v1::StateKey {
+                id: ::core::any::TypeId::of::<#inner>,
+                name: ::core::any::type_name::<#inner>,
+            }
+        });
+    }
+    // Without a `Context` parameter the function is called without the
+    // context, which is dropped at once: the service does not watch for
+    // shutdown.
+    let forget_ctx = if service.takes_context {
+        quote!()
+    } else {
+        quote!(::core::mem::drop(__supervised_ctx);)
     };
     let takes_context = service.takes_context;
 
@@ -62,13 +106,14 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         // is blamed on the user's function rather than on the attribute.
         let boxed = quote_spanned! {ident.span()=>
             ::supervisor::__private::v1::box_future(async move {
-                let #returned = #ident(#args).await;
+                let #returned = #ident(#(#args),*).await;
                 #into_result
             })
         };
         (
             quote! {
                 fn __supervised_factory(__supervised_ctx: #private::Context) -> #private::BoxFuture {
+                    #take_states
                     #forget_ctx
                     #boxed
                 }
@@ -86,8 +131,9 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
                 fn __supervised_run(
                     __supervised_ctx: #private::Context,
                 ) -> ::core::result::Result<(), #private::BoxError> {
+                    #take_states
                     #forget_ctx
-                    let #returned = #ident(#args);
+                    let #returned = #ident(#(#args),*);
                     #into_result
                 }
             },
@@ -118,7 +164,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
                     ready: #private::Readiness::Started,
                     critical: false,
                     every: ::core::option::Option::None,
-                    states: &[],
+                    states: &[#(#state_keys),*],
                 }
             }
         };
@@ -186,5 +232,72 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("work () ;"), "{out}");
+    }
+
+    #[test]
+    fn states_are_taken_before_the_context_moves() {
+        let out = expand_text(
+            quote!(),
+            syn::parse_quote!(
+                async fn api(State(db): State<Db>, ctx: Context, _c: supervisor::State<Cache>) {}
+            ),
+        );
+        let db = out
+            .find("let __supervised_state_0 = match :: supervisor :: __private :: v1 :: state :: < Db > (& __supervised_ctx)")
+            .expect(&out);
+        let cache = out
+            .find("let __supervised_state_2 = match :: supervisor :: __private :: v1 :: state :: < Cache > (& __supervised_ctx)")
+            .expect(&out);
+        let call = out
+            .find("api (__supervised_state_0 , __supervised_ctx , __supervised_state_2) . await")
+            .expect(&out);
+        assert!(db < cache && cache < call, "{out}");
+        assert!(
+            out.contains(
+                "Err (error) => return :: supervisor :: __private :: v1 :: failed (error)"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("takes_context : true"), "{out}");
+        assert!(
+            out.contains(
+                "states : & [:: supervisor :: __private :: v1 :: StateKey { id : :: core :: any :: TypeId :: of :: < Db > , name : :: core :: any :: type_name :: < Db > , } , \
+                 :: supervisor :: __private :: v1 :: StateKey { id : :: core :: any :: TypeId :: of :: < Cache > , name : :: core :: any :: type_name :: < Cache > , }]"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn blocking_states_without_context() {
+        let out = expand_text(
+            quote!(blocking),
+            syn::parse_quote!(
+                fn stats(State(db): State<Db>) {}
+            ),
+        );
+        let take = out.find("state :: < Db >").expect(&out);
+        let drop = out
+            .find(":: core :: mem :: drop (__supervised_ctx)")
+            .expect(&out);
+        assert!(take < drop, "{out}");
+        assert!(
+            out.contains("Err (error) => return :: core :: result :: Result :: Err (error)"),
+            "{out}"
+        );
+        assert!(out.contains("stats (__supervised_state_0) ;"), "{out}");
+        assert!(out.contains("takes_context : false"), "{out}");
+    }
+
+    #[test]
+    fn no_parameters_no_states() {
+        let out = expand_text(
+            quote!(),
+            syn::parse_quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(out.contains("states : & []"), "{out}");
+        assert!(!out.contains("__supervised_state"), "{out}");
     }
 }
