@@ -2,11 +2,9 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
-use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::LitStr;
 
-use crate::attr::{Restart, ServiceAttr};
+use crate::attr::{Readiness, Restart, ServiceAttr};
 use crate::valid::{Param, ServiceFn};
 
 /// The code that follows the user's (unchanged) function: a shim with the
@@ -16,10 +14,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
     let private = quote!(::supervisor::__private::v1);
     let ident = &service.ident;
 
-    let name = match &attr.name {
-        Some(name) => name.clone(),
-        None => LitStr::new(&ident.unraw().to_string(), ident.span()),
-    };
+    let name = attr.service_name(ident);
     // The policy as the runtime's own type, the duration already in
     // nanoseconds: nothing is flattened here and rebuilt there.
     let restart = match attr.restart {
@@ -29,6 +24,20 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
                 max: #max,
                 base_delay: #private::Duration::from_nanos(#base_nanos),
             }
+        },
+    };
+
+    let after = &attr.after;
+    let ready = match attr.ready {
+        None | Some(Readiness::Started) => quote!(#private::Readiness::Started),
+        Some(Readiness::Manual) => quote!(#private::Readiness::Manual),
+        Some(Readiness::Completed) => quote!(#private::Readiness::Completed),
+    };
+    let critical = attr.critical.is_some();
+    let every = match attr.every {
+        None => quote!(::core::option::Option::None),
+        Some(nanos) => quote! {
+            ::core::option::Option::Some(#private::Duration::from_nanos(#nanos))
         },
     };
 
@@ -160,10 +169,10 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
                         column: ::core::column!(),
                         module_path: ::core::module_path!(),
                     },
-                    after: &[],
-                    ready: #private::Readiness::Started,
-                    critical: false,
-                    every: ::core::option::Option::None,
+                    after: &[#(#after),*],
+                    ready: #ready,
+                    critical: #critical,
+                    every: #every,
                     states: &[#(#state_keys),*],
                 }
             }
@@ -299,5 +308,53 @@ mod tests {
         );
         assert!(out.contains("states : & []"), "{out}");
         assert!(!out.contains("__supervised_state"), "{out}");
+    }
+
+    #[test]
+    fn defaults_of_the_application_arguments() {
+        let out = expand_text(
+            quote!(),
+            syn::parse_quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(
+            out.contains(
+                "after : & [] , ready : :: supervisor :: __private :: v1 :: Readiness :: Started , \
+                 critical : false , every : :: core :: option :: Option :: None ,"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn application_arguments() {
+        let out = expand_text(
+            quote!(
+                after = ["db", "cache"],
+                ready = completed,
+                critical,
+                every = "30s"
+            ),
+            syn::parse_quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(
+            out.contains(
+                "after : & [\"db\" , \"cache\"] , \
+                 ready : :: supervisor :: __private :: v1 :: Readiness :: Completed , \
+                 critical : true , \
+                 every : :: core :: option :: Option :: Some (:: supervisor :: __private :: v1 :: Duration :: from_nanos (30000000000u64)) ,"
+            ),
+            "{out}"
+        );
+        let out = expand_text(
+            quote!(ready = manual),
+            syn::parse_quote!(
+                async fn f() {}
+            ),
+        );
+        assert!(out.contains("Readiness :: Manual"), "{out}");
     }
 }

@@ -5,6 +5,7 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Signature, Type};
 
+use crate::attr::ServiceAttr;
 use crate::Errors;
 
 /// What the expansion needs to know about the user's function.
@@ -69,6 +70,31 @@ pub(crate) fn validate(func: &ItemFn, blocking: Option<bool>, errors: &mut Error
         takes_context,
         is_async: sig.asyncness.is_some(),
         output_span,
+    }
+}
+
+/// A service cannot wait for itself: its own name in `after` is an error.
+///
+/// Its name is `name = "..."` or, without one, the function's name; when
+/// `name` was given but rejected there is nothing to compare with.
+pub(crate) fn check_after(attr: &ServiceAttr, ident: &syn::Ident, errors: &mut Errors) {
+    if attr.name_rejected {
+        return;
+    }
+    let own = attr.service_name(ident).value();
+    let origin = if attr.name.is_some() {
+        "given by `name`"
+    } else {
+        "the function's name, as no `name` is given"
+    };
+    for name in attr.after.iter().filter(|name| name.value() == own) {
+        errors.push(syn::Error::new_spanned(
+            name,
+            format!(
+                "{own:?} is this service's own name ({origin}): a service cannot start \
+                 after itself; remove it from `after`"
+            ),
+        ));
     }
 }
 
@@ -623,6 +649,55 @@ mod tests {
             assert_eq!(errors.len(), 1, "{errors:?}");
             assert!(errors[0].contains("concrete type"), "{errors:?}");
         }
+    }
+
+    /// The errors of `check_after` for `args` on `func`.
+    fn after_errors(args: proc_macro2::TokenStream, func: ItemFn) -> Vec<String> {
+        let mut errors = Errors::default();
+        let attr = crate::attr::parse(args, &mut errors).unwrap();
+        let parse_errors = errors.messages();
+        check_after(&attr, &func.sig.ident, &mut errors);
+        errors.messages()[parse_errors.len()..].to_vec()
+    }
+
+    #[test]
+    fn own_name_in_after() {
+        use quote::quote;
+        let errors = after_errors(
+            quote!(name = "api", after = ["db", "api"]),
+            parse_quote!(
+                async fn serve() {}
+            ),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains(r#""api" is this service's own name (given by `name`)"#),
+            "{errors:?}"
+        );
+        let errors = after_errors(
+            quote!(after = ["type"]),
+            parse_quote!(
+                async fn r#type() {}
+            ),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("the function's name"), "{errors:?}");
+        // The function's name is not the service's when `name` is given.
+        assert!(after_errors(
+            quote!(name = "api", after = ["serve"]),
+            parse_quote!(
+                async fn serve() {}
+            ),
+        )
+        .is_empty());
+        // Nor when `name` is given but rejected: that is the one error.
+        assert!(after_errors(
+            quote!(name = "", after = ["serve"]),
+            parse_quote!(
+                async fn serve() {}
+            ),
+        )
+        .is_empty());
     }
 
     #[test]
