@@ -59,6 +59,17 @@ use quote::ToTokens;
 ///   MAX is an integer literal in `0..=u32::MAX`, BASE a duration string such
 ///   as `"500ms"` or `"1m 30s"`.
 /// - `blocking`: the function is a plain `fn`, run on its own OS thread.
+/// - `after = ["a", "b"]`: each start and restart waits until every named
+///   service is ready; at shutdown this service is stopped before them. The
+///   names are string literals, each once, not the service's own name.
+/// - `ready = started` (the default), `ready = manual` or `ready = completed`:
+///   when the service counts as ready: as soon as a run starts, when the run
+///   calls `ctx.ready()`, or once it has returned `Ok`.
+/// - `critical`: when the service ends before shutdown (final failure, or
+///   `Ok`), the whole supervisor shuts down.
+/// - `every = "DUR"`: a periodic service: called again DUR after each `Ok`
+///   return (a failure follows `restart`). DUR is a non-zero duration string
+///   such as `"30s"`; not together with `ready = manual`.
 ///
 /// # Accepted functions
 ///
