@@ -66,13 +66,34 @@ async fn same_type_twice(State(a): State<Db>, State(b): State<Db>) {
     assert_eq!(a, b);
 }
 
-const NAMES: [&str; 6] = [
+// From a macro: the whole parameter type, or only `T`, as a fragment.
+macro_rules! services {
+    ($async_name:ident, $param:ty, $blocking_name:ident, $t:ty) => {
+        #[supervised]
+        async fn $async_name(_db: $param, ctx: Context) -> Result<(), String> {
+            let _ = ctx;
+            Ok(())
+        }
+
+        #[supervised(blocking)]
+        fn $blocking_name(calls: State<$t>) -> std::io::Result<()> {
+            calls.bump();
+            Ok(())
+        }
+    };
+}
+
+services!(macro_param, State<Db>, macro_inner, Calls);
+
+const NAMES: [&str; 8] = [
     "state_only",
     "state_before_context",
     "context_first",
     "blocking_state",
     "blocking_with_context",
     "same_type_twice",
+    "macro_param",
+    "macro_inner",
 ];
 
 #[tokio::main(flavor = "current_thread")]
@@ -100,11 +121,11 @@ async fn main() {
     for row in sup.snapshot() {
         assert_eq!(row.status, Status::Completed, "{row}");
     }
-    assert_eq!(calls.count(), 5);
+    assert_eq!(calls.count(), 6);
     sup.shutdown(Duration::from_secs(1)).await.unwrap();
 
     // Still ordinary functions.
     state_only(State(Db("main")), State(calls.clone())).await;
     blocking_state(State(calls.clone()), State(Db("main"))).unwrap();
-    assert_eq!(calls.count(), 7);
+    assert_eq!(calls.count(), 8);
 }
