@@ -51,6 +51,9 @@ fn supervised_impl(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let attr = attr::parse(args, &mut errors);
     let blocking = attr.as_ref().map(|attr| attr.blocking.is_some());
     let service = valid::validate(&func, blocking, &mut errors);
+    if let Some(attr) = &attr {
+        valid::check_after(attr, &func.sig.ident, &mut errors);
+    }
 
     match (errors.finish(), attr) {
         (Ok(()), Some(attr)) => {
@@ -64,8 +67,10 @@ fn supervised_impl(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         (Ok(()), None) => with_item(
             syn::Error::new(
                 proc_macro2::Span::call_site(),
-                "`#[supervised]` could not read its arguments; accepted: `name = \"...\"`, \
-                 `restart = never`, `restart = backoff(MAX, \"BASE\")`, `blocking`",
+                format!(
+                    "`#[supervised]` could not read its arguments; it accepts {}",
+                    attr::VALID_ARGUMENTS
+                ),
             ),
             func.into_token_stream(),
         ),
@@ -145,6 +150,20 @@ mod tests {
         .to_string();
         assert_eq!(out.matches("compile_error").count(), 4, "{out}");
         assert!(out.contains("fn t"), "{out}");
+        assert!(!out.contains("submit"), "{out}");
+    }
+
+    #[test]
+    fn own_name_in_after_is_an_error_without_registration() {
+        let out = supervised_impl(
+            quote!(after = ["db", "t"]),
+            quote!(
+                async fn t() {}
+            ),
+        )
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("own name"), "{out}");
         assert!(!out.contains("submit"), "{out}");
     }
 

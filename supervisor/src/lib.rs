@@ -483,6 +483,10 @@ pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 /// | `restart = never` | one run; a failure is final (`Failed`) | this is the default |
 /// | `restart = backoff(MAX, "BASE")` | after a failure, run again after BASE, then 2·BASE, 4·BASE … (each delay at most 60 s), at most MAX times in a row; a run that stayed up for 60 s starts a fresh count | |
 /// | `blocking` | the function is a plain `fn`, run on an OS thread of its own named after the service | the function is an `async fn` |
+/// | `after = ["a", "b"]` | each start and restart waits (`Queued`) until every named service is ready; at shutdown this one is stopped before them | starts at once |
+/// | `ready = started` / `manual` / `completed` | ready as soon as a run starts; when the run calls [`Context::ready`]; once it returned `Ok` | `started` |
+/// | `critical` | when it ends before shutdown (a final failure, or `Ok`), the whole supervisor shuts down | off |
+/// | `every = "DUR"` | periodic: called again DUR after each `Ok` (a failure follows `restart`); not with `ready = manual` | called once |
 ///
 /// MAX is an integer literal from `0` to `u32::MAX` (`0` never restarts).
 /// BASE is a duration string: `"0s"`, `"250ms"`, `"2s"`, `"1m 30s"`. A
@@ -499,8 +503,11 @@ pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 /// | `#[supervised(blocking)] fn NAME(ctx: Context)` | told through [`Context::is_cancelled`], then given until the timeout |
 /// | `#[supervised(blocking)] fn NAME()` | cannot be told: runs on until the timeout, then reported `Aborted` |
 ///
-/// The parameter may use any pattern (`_ctx: Context`,
-/// `ctx: supervisor::Context`). The future of an `async fn` must be `Send`
+/// Besides at most one [`Context`], a function takes any number of
+/// [`State<T>`] parameters, in any order, filled from
+/// [`Builder::state`] (`fn stats(ctx: Context, State(db): State<Db>)`).
+/// Parameters may use any pattern (`_ctx: Context`,
+/// `ctx: supervisor::Context`, `State(db): State<Db>`). The future of an `async fn` must be `Send`
 /// and `'static`, since it runs as a tokio task. Generic functions, methods
 /// (`self`), `const`, `unsafe` and `extern` functions are refused.
 ///
@@ -541,7 +548,7 @@ pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 /// wrong and what would be accepted:
 ///
 /// ```text
-/// error: unknown argument `nmae`; `#[supervised]` accepts `name = "..."`, `restart = never`, `restart = backoff(MAX, "BASE")` and `blocking`
+/// error: unknown argument `nmae`; `#[supervised]` accepts `name = "..."`, `restart = never`, `restart = backoff(MAX, "BASE")`, `blocking`, `after = ["..."]`, `ready = started`, `ready = manual`, `ready = completed`, `critical` and `every = "DUR"`
 ///  --> src/main.rs:3:14
 ///   |
 /// 3 | #[supervised(nmae = "ticker")]

@@ -22,6 +22,23 @@ macro_rules! service {
 
 service!(from_macro, 7, "2s");
 
+// The name comes from the caller, the return type from the macro's body.
+macro_rules! fallible_service {
+    ($name:ident, $blocking_name:ident) => {
+        #[supervised]
+        async fn $name(_ctx: supervisor::Context) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        #[supervised(blocking)]
+        fn $blocking_name() -> Result<(), String> {
+            Ok(())
+        }
+    };
+}
+
+fallible_service!(fallible_from_macro, blocking_from_macro);
+
 fn main() {
     let spec = supervisor::registry()
         .find(|s| s.name() == "nested")
@@ -38,5 +55,14 @@ fn main() {
         .find(|s| s.name() == "from_macro")
         .unwrap();
     assert_eq!(spec.restart().max_restarts(), 7);
-    let _ = (services::nested, from_macro);
+    let names: Vec<&str> = supervisor::registry().map(|s| s.name()).collect();
+    for name in ["fallible_from_macro", "blocking_from_macro"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let _ = (
+        services::nested,
+        from_macro,
+        fallible_from_macro,
+        blocking_from_macro,
+    );
 }

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(name = "api", after = ["data base"])]
+async fn api() {}
+
+fn main() {}

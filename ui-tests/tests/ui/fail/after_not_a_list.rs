@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(name = "api", after = "migrate")]
+async fn api() {}
+
+fn main() {}

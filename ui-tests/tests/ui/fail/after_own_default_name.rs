@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(after = ["serve"])]
+async fn serve() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(name = "api", after = ["migrate", "api"])]
+async fn serve() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(critical = true)]
+async fn api() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(every = "twice a minute")]
+async fn stats() {}
+
+fn main() {}

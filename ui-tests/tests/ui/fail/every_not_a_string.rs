@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(every = 30)]
+async fn stats() {}
+
+fn main() {}

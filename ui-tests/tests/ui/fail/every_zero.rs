@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(every = "0s")]
+async fn stats() {}
+
+fn main() {}

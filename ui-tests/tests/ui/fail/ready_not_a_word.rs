@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(ready = "completed")]
+async fn migrate() {}
+
+fn main() {}

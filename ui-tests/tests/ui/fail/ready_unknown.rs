@@ -1,0 +1,6 @@
+use supervisor::supervised;
+
+#[supervised(ready = manul)]
+async fn api() {}
+
+fn main() {}
