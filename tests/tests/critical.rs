@@ -43,7 +43,10 @@ async fn a_critical_failure_ends_run_with_an_error_naming_it() {
         other => panic!("expected CriticalFailed, got {other:?}\n{sup}"),
     }
     let text = result.unwrap_err().to_string();
-    assert!(text.contains("crit-fails") && text.contains("critical"), "{text}");
+    assert!(
+        text.contains("crit-fails") && text.contains("critical"),
+        "{text}"
+    );
     assert_status(&sup, "crit-bystander", Status::Stopped);
 }
 
@@ -77,7 +80,11 @@ fn a_critical_service_decides_the_exit_code() {
             "{mode}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(started.elapsed() < EVENTUALLY, "{mode}: took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < EVENTUALLY,
+            "{mode}: took {:?}",
+            started.elapsed()
+        );
         if mode == "fail" {
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(
@@ -110,11 +117,12 @@ async fn exceeding_the_restart_intensity_ends_the_program() {
     // a and b restart together at 1 s, 3 s, then 7 s: the fifth restart
     // (more than 4) happens at 7 s.
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(7) && took < Duration::from_secs(8), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(7) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
     match &result {
-        Err(Error::RestartIntensity {
-            max, restarted, ..
-        }) => {
+        Err(Error::RestartIntensity { max, restarted, .. }) => {
             assert_eq!(*max, 4);
             let total: u32 = restarted.iter().map(|(_, n)| n).sum();
             assert_eq!(total, 5, "{restarted:?}");
@@ -141,7 +149,10 @@ async fn restarts_spread_over_more_than_the_window_are_fine() {
     ))
     .expect("spawn");
     tests::wait_idle(&sup, Duration::from_secs(600)).await;
-    assert!(matches!(status(&sup, "int-slow"), Status::Failed { .. }), "{sup}");
+    assert!(
+        matches!(status(&sup, "int-slow"), Status::Failed { .. }),
+        "{sup}"
+    );
     assert_eq!(tests::row(&sup, "int-slow").restarts, 5);
     assert!(!sup.cancellation_token().is_cancelled(), "no shutdown");
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 use supervisor::{supervised, Context, Status};
 use tests::{assert_status, start_only, status, Poll};
 
+/// Looks every half second of tokio's (paused) clock, for up to ten
+/// minutes of it.
 const POLL: Poll = Poll {
-    every: Duration::from_millis(1),
-    within: Duration::from_secs(10),
+    every: Duration::from_millis(500),
+    within: Duration::from_secs(600),
 };
 
 /// When each call started, on tokio's clock, and with which attempt.
@@ -32,7 +34,11 @@ async fn every_keeps_a_fixed_delay_between_calls() {
         .await;
     let calls = CALLS.lock().unwrap().clone();
     for pair in calls.windows(2) {
-        assert_eq!(pair[1].0 - pair[0].0, Duration::from_secs(12), "2 s call + 10 s delay");
+        assert_eq!(
+            pair[1].0 - pair[0].0,
+            Duration::from_secs(12),
+            "2 s call + 10 s delay"
+        );
     }
     let attempts: Vec<u32> = calls.iter().map(|(_, a)| *a).collect();
     assert_eq!(attempts[..4], [0, 1, 2, 3], "attempt counts calls");
@@ -58,11 +64,16 @@ async fn flaky() -> Result<(), String> {
 async fn a_failed_call_follows_the_restart_policy() {
     let sup = start_only(&["per-flaky"]);
     POLL.until(&sup, "the restart", || {
-        matches!(status(&sup, "per-flaky"), Status::Restarting { attempt: 1, max: 3 })
+        matches!(
+            status(&sup, "per-flaky"),
+            Status::Restarting { attempt: 1, max: 3 }
+        )
     })
     .await;
-    POLL.until(&sup, "the third call", || FLAKY_CALLS.load(Ordering::SeqCst) >= 3)
-        .await;
+    POLL.until(&sup, "the third call", || {
+        FLAKY_CALLS.load(Ordering::SeqCst) >= 3
+    })
+    .await;
     let row = tests::row(&sup, "per-flaky");
     assert_eq!(row.restarts, 1);
     assert_eq!(row.last_failure.as_deref(), Some("disk full"));
@@ -85,7 +96,9 @@ async fn a_blocking_service_is_called_periodically_too() {
         every: Duration::from_millis(10),
         within: Duration::from_secs(10),
     }
-    .until(&sup, "three calls", || BLOCKING_CALLS.load(Ordering::SeqCst) >= 3)
+    .until(&sup, "three calls", || {
+        BLOCKING_CALLS.load(Ordering::SeqCst) >= 3
+    })
     .await;
     sup.shutdown(Duration::from_secs(5)).await.expect("clean");
     assert_status(&sup, "per-blocking", Status::Stopped);
