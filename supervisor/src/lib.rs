@@ -390,6 +390,7 @@
 //! | `metrics` | the metrics served to Prometheus at `http://127.0.0.1:9000/metrics` |
 //! | `jobs` | tasks spawned at run time, a replacement by name, CPU-bound jobs joined |
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod error;
@@ -402,7 +403,25 @@ mod spec;
 mod state;
 mod status;
 mod supervisor;
+#[cfg(all(unix, feature = "systemd"))]
+mod systemd;
 mod task;
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+
+/// Without the `systemd` feature (or off unix): nothing to tell, nobody to
+/// tell it to.
+#[cfg(not(all(unix, feature = "systemd")))]
+mod systemd {
+    /// A future that never completes, for `run()` to poll.
+    pub(crate) async fn notifier(
+        _shared: &crate::runtime::shared::Shared,
+    ) -> std::convert::Infallible {
+        std::future::pending().await
+    }
+}
 
 pub use crate::builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use crate::error::{BlockingError, Duplicate, Error, ServiceFailure};

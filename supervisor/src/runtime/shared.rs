@@ -21,7 +21,7 @@ use super::shutdown::Shutdown;
 use super::table::{RowRef, Table};
 use crate::panic::lock;
 use crate::state::States;
-use crate::status::ServiceSnapshot;
+use crate::status::{ServiceSnapshot, Tally};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
 pub const MAX_BLOCKING: usize = 8;
@@ -36,6 +36,12 @@ pub(crate) struct Config {
     pub(crate) handle_signals: bool,
     /// The values of `State<T>` parameters, by type.
     pub(crate) states: Arc<States>,
+    /// Whether `run()` talks to systemd (when `NOTIFY_SOCKET` is set).
+    #[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+    pub(crate) systemd: bool,
+    /// The address the health endpoints were bound to by `start()`.
+    #[cfg(feature = "http")]
+    pub(crate) health: Option<std::net::SocketAddr>,
 }
 
 /// Spawns a task on `runtime`, named after its service for tokio-console
@@ -105,6 +111,9 @@ impl Shared {
                 runtime: OnceLock::from(Handle::current()),
                 handle_signals: false,
                 states: Arc::default(),
+                systemd: false,
+                #[cfg(feature = "http")]
+                health: None,
             },
             CancellationToken::new(),
             Duration::from_secs(1),
@@ -163,6 +172,31 @@ impl Shared {
         let mut rows = Vec::with_capacity(table.len());
         rows.extend(table.rows().map(|row| row.snapshot(now)));
         rows
+    }
+
+    /// The rows of the declared services, in order of name (none for a
+    /// supervisor made by `Supervisor::new()`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn declared_snapshot(&self) -> Vec<ServiceSnapshot> {
+        let now = Instant::now();
+        self.declared.get().map_or_else(Vec::new, |declared| {
+            declared
+                .nodes
+                .iter()
+                .map(|node| node.row.snapshot(now))
+                .collect()
+        })
+    }
+
+    /// How many rows are in each status; copies nothing out of the rows.
+    #[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+    pub(crate) fn tally(&self) -> Tally {
+        let table = lock(&self.table);
+        let mut tally = Tally::default();
+        for row in table.rows() {
+            tally.add(&lock(&row.state).status);
+        }
+        tally
     }
 }
 

@@ -171,6 +171,18 @@ impl Shutdown {
         self.result.get().cloned()
     }
 
+    /// Completes once the result is published: every instance has ended.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) async fn published(&self) {
+        loop {
+            let finished = self.finished();
+            if self.result.get().is_some() {
+                return;
+            }
+            finished.await;
+        }
+    }
+
     /// Takes the driver's seat when it is free.
     pub(crate) fn claim(&self) -> Option<Seat<'_>> {
         (!self.driving.swap(true, Ordering::AcqRel)).then_some(Seat {
