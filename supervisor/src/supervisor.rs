@@ -319,13 +319,16 @@ impl Supervisor {
         }
         let mut shutdown = pin!(stop::shutdown(&self.shared, None));
         tokio::select! {
+            // The notifier first: every poll after the shutdown began (so
+            // the one that returns its result too) tells systemd first.
+            biased;
+            never = &mut notifier => match never {},
             result = &mut shutdown => result,
             () = Signals::recv(&mut signals) => {
                 tracing::warn!("second signal: aborting every service now");
                 stop::force(&self.shared);
                 shutdown.await
             }
-            never = &mut notifier => match never {},
         }
     }
 

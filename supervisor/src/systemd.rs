@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `READY=1` | once, the first time `is_ready()` holds: looked at when `run` starts and at every readiness or status change of a declared service ([`Shared::readiness`]), not on a timer |
 //! | `STATUS=…` | the counts (`12 running, 1 restarting, 0 failed`), looked at once a second and sent when they changed |
-//! | `STOPPING=1` and `EXTEND_TIMEOUT_USEC=…` | once, when the shutdown begins: the shutdown timeout plus [`STOP_MARGIN`] |
+//! | `STOPPING=1` and `EXTEND_TIMEOUT_USEC=…` | once, when the shutdown begins: the shutdown timeout plus [`STOP_MARGIN`] (at the latest when `run` returns, for a shutdown that had nothing to wait for) |
 //! | `WATCHDOG=1` | every half of `WATCHDOG_USEC`, when that is set for this process (`WATCHDOG_PID` unset or ours) |
 //!
 //! [`notifier`] is a future that `run` polls in its `select!`, not a task of
@@ -41,7 +41,7 @@ const STOP_MARGIN: Duration = Duration::from_secs(5);
 /// when it returns).
 pub(crate) async fn notifier(shared: &Shared) -> Infallible {
     match Link::open(shared) {
-        Some(link) => link.attend(shared).await,
+        Some(link) => link.attend().await,
         None => std::future::pending().await,
     }
 }
@@ -58,7 +58,8 @@ enum Phase {
 }
 
 /// The conversation with systemd.
-struct Link {
+struct Link<'a> {
+    shared: &'a Shared,
     /// The interval between two `WATCHDOG=1`, when systemd watches us.
     ping_every: Option<Duration>,
     phase: Phase,
@@ -68,13 +69,14 @@ struct Link {
     warned: bool,
 }
 
-impl Link {
+impl<'a> Link<'a> {
     /// `None` when there is nobody to talk to, or we were told not to.
-    fn open(shared: &Shared) -> Option<Link> {
+    fn open(shared: &'a Shared) -> Option<Link<'a>> {
         if !shared.config.systemd || std::env::var_os("NOTIFY_SOCKET").is_none() {
             return None;
         }
         Some(Link {
+            shared,
             ping_every: sd_notify::watchdog_enabled().and_then(ping_interval),
             phase: Phase::Starting,
             status: String::new(),
@@ -82,7 +84,8 @@ impl Link {
         })
     }
 
-    async fn attend(mut self, shared: &Shared) -> Infallible {
+    async fn attend(mut self) -> Infallible {
+        let shared = self.shared;
         let mut status_tick = every(STATUS_EVERY);
         let mut ping_tick = self.ping_every.map(every);
         if let Some(every) = self.ping_every {
@@ -93,7 +96,7 @@ impl Link {
             let mut changed = pin!(shared.readiness.notified());
             changed.as_mut().enable();
             if self.phase != Phase::Stopping && shared.is_stopping() {
-                self.stopping(shared);
+                self.stopping();
             } else if self.phase == Phase::Starting && deps::all_ready(shared) {
                 self.send(&[NotifyState::Ready]);
                 self.phase = Phase::Ready;
@@ -114,11 +117,11 @@ impl Link {
     }
 
     /// The shutdown has begun: say so, and ask for the time it may take.
-    fn stopping(&mut self, shared: &Shared) {
+    fn stopping(&mut self) {
         // The timeout this shutdown uses: the one a `shutdown(timeout)` call
         // fixed before it cancelled the token, or else the builder's, which
         // the shutdown's driver would fix the same way.
-        let timeout = shared.shutdown.set_timeout(None);
+        let timeout = self.shared.shutdown.set_timeout(None);
         self.send(&[
             NotifyState::Stopping,
             NotifyState::ExtendTimeoutUsec(extend_usec(timeout)),
@@ -136,6 +139,17 @@ impl Link {
                     "cannot notify systemd (further failures are logged at debug): {err}"
                 );
             }
+        }
+    }
+}
+
+/// `run` returns, and drops the link, once the shutdown has finished. A
+/// shutdown with nothing left to stop finishes within the poll that began
+/// it, before the loop could look again: `STOPPING=1` then goes out here.
+impl Drop for Link<'_> {
+    fn drop(&mut self) {
+        if self.phase != Phase::Stopping && self.shared.is_stopping() {
+            self.stopping();
         }
     }
 }
