@@ -424,3 +424,39 @@ fn a_program_that_ends_by_itself_says_stopping_too() {
     seen.extend(systemd.until("STOPPING=1", SLACK));
     assert_eq!(program.exit_code(), Some(0), "{seen:?}");
 }
+
+#[test]
+fn a_stalled_supervisor_stops_pinging() {
+    let systemd = FakeSystemd::new();
+    let mut program = Program::start_only("hog", Some(&systemd), Watchdog::ForProgram, true);
+    program.expect_line("hog blocking");
+    program.expect_line("hog done");
+    // Every datagram until a ping well after the stall (pings resume every
+    // 100 ms once the thread is free).
+    let after = Instant::now() + Duration::from_millis(150);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|(at, m): &(Instant, String)| *at > after && has_line(m, "WATCHDOG=1"))
+    {
+        seen.extend(systemd.until("WATCHDOG=1", SLACK));
+    }
+    program.sigterm();
+    assert_eq!(program.exit_code(), Some(0));
+    let pings: Vec<Instant> = seen
+        .iter()
+        .filter(|(_, m)| has_line(m, "WATCHDOG=1"))
+        .map(|(at, _)| *at)
+        .collect();
+    let longest = pings
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .expect("two pings at least");
+    // The runtime's thread was blocked for 700 ms: a ping from a timer
+    // thread of its own would have gone on every 100 ms.
+    assert!(
+        longest >= Duration::from_millis(500),
+        "pings went on while the supervisor's thread was blocked (longest gap {longest:?}): {seen:?}"
+    );
+}

@@ -8,7 +8,8 @@
 //!
 //! The shutdown timeout is 2 s. `NOTIFYSVC_SYSTEMD=off` starts it with
 //! `Builder::systemd(false)`; `NOTIFYSVC_ONLY=quick` runs only `quick`,
-//! which returns at once, so the program ends by itself.
+//! which returns at once, so the program ends by itself; `hog` blocks the
+//! runtime's thread for a while.
 
 use std::io::Write;
 use std::time::Duration;
@@ -40,6 +41,18 @@ tests::manual_service!("gate", supervisor::RestartPolicy::Never, gate);
 /// Ready as soon as it runs.
 #[supervised(name = "worker")]
 async fn worker(ctx: Context) {
+    ctx.cancelled().await;
+}
+
+/// Blocks the program's one runtime thread for 700 ms, 300 ms after it
+/// starts (what a service must never do): the supervisor's loop cannot
+/// turn meanwhile, so neither can its watchdog pings.
+#[supervised(name = "hog")]
+async fn hog(ctx: Context) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    say("hog blocking");
+    std::thread::sleep(Duration::from_millis(700));
+    say("hog done");
     ctx.cancelled().await;
 }
 
