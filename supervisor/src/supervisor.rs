@@ -60,8 +60,10 @@ impl Supervisor {
         Builder::new()
     }
 
-    /// An empty supervisor: no declared services, no signal handling, the
-    /// default shutdown timeout; for tasks and jobs spawned by the program.
+    /// An empty supervisor: no declared services, no signal handling, no
+    /// systemd notifications (a library's supervisor does not speak for the
+    /// process), the default shutdown timeout; for tasks and jobs spawned by
+    /// the program.
     ///
     /// It may be made outside a tokio runtime (in a synchronous
     /// constructor, say); it adopts the runtime its first task is spawned
