@@ -11,6 +11,25 @@ use std::time::Duration;
 
 use supervisor::Supervisor;
 
+/// The settings of the `production` example that its deployment files in
+/// `examples/deploy/` are written for: the tests read them from here and
+/// check the files against them, so a change on one side fails until the
+/// other follows.
+pub mod production {
+    use std::time::Duration;
+
+    /// How long the services get to stop; the unit's `TimeoutStopSec=` and
+    /// the manifest's `terminationGracePeriodSeconds` must be longer.
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+
+    /// The port of `/livez`, `/readyz` and `/status` (on every interface);
+    /// the manifest's probes ask it.
+    pub const HEALTH_PORT: u16 = 8081;
+
+    /// The port of the example's own API.
+    pub const API_PORT: u16 = 8080;
+}
+
 /// Sends `tracing` logs to stderr, so the status tables printed on stdout
 /// stay readable. The level comes from `RUST_LOG` (default `info`), e.g.
 /// `RUST_LOG=debug` or `RUST_LOG=warn,supervisor=info`. Colours only when

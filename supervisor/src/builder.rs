@@ -50,6 +50,9 @@ pub struct Builder {
     intensity: Option<(u32, Duration)>,
     /// `restart(name, policy)`: policies that replace the declared ones.
     policies: BTreeMap<String, RestartPolicy>,
+    systemd: bool,
+    #[cfg(feature = "http")]
+    health: Option<std::net::SocketAddr>,
 }
 
 impl Default for Builder {
@@ -96,6 +99,9 @@ impl Builder {
             states: States::default(),
             intensity: None,
             policies: BTreeMap::new(),
+            systemd: true,
+            #[cfg(feature = "http")]
+            health: None,
         }
     }
 
@@ -370,6 +376,92 @@ impl Builder {
         self
     }
 
+    /// Whether [`Supervisor::run`] tells systemd how the program is doing
+    /// (default `true`; it does so only where systemd set `NOTIFY_SOCKET`).
+    ///
+    /// Under a unit with `Type=notify`, `run` sends `READY=1` the first time
+    /// [`Supervisor::is_ready`] holds, a `STATUS=` line with the counts
+    /// (`12 running, 1 restarting, 0 failed`) when they change, at most once
+    /// a second, `STOPPING=1` with `EXTEND_TIMEOUT_USEC` (the shutdown
+    /// timeout and a margin) when the shutdown begins, and, when the unit
+    /// has `WatchdogSec=` (`WATCHDOG_USEC` set for this process), `WATCHDOG=1`
+    /// every half of that interval. The pings come from `run`'s own loop, so
+    /// a supervisor that stops turning stops pinging and systemd restarts it.
+    ///
+    /// `false` sends nothing, e.g. for a program that speaks to systemd
+    /// itself. Without the crate's `systemd` feature (or off unix) nothing is
+    /// ever sent and this setting changes nothing. See the README's
+    /// "Deploying" section for a unit file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{supervised, Builder};
+    ///
+    /// #[supervised(name = "once")]
+    /// async fn once() {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// // This program reports to systemd on its own.
+    /// Builder::new().only(["once"]).systemd(false).run().await
+    /// # }
+    /// ```
+    pub fn systemd(mut self, yes: bool) -> Self {
+        self.systemd = yes;
+        self
+    }
+
+    /// Serves the health and status endpoints of [`http::router`](crate::http::router)
+    /// (`/livez`, `/readyz`, `/status`) on `addr`, from the supervisor itself.
+    ///
+    /// [`start`](Builder::start) binds the address before any service
+    /// starts (port 0 picks a free port; [`Supervisor::health_addr`] tells
+    /// which), and serves on the supervisor's runtime: the endpoints keep
+    /// answering while services restart, say `503` from the moment the
+    /// shutdown begins, and go away last, once every service has ended.
+    ///
+    /// # Errors
+    ///
+    /// `start` (and `run`) return [`Error::HealthBind`] naming the address
+    /// when it cannot be bound (in use, not an address of this machine, a
+    /// privileged port); nothing is started then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let any_port: SocketAddr = "127.0.0.1:0".parse()?;
+    /// let sup = supervisor::Builder::new()
+    ///     .only(Vec::<String>::new())
+    ///     .serve_health(any_port)
+    ///     .start()?;
+    /// let addr = sup.health_addr().expect("bound by start()");
+    ///
+    /// let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    /// stream.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    /// let mut response = String::new();
+    /// stream.read_to_string(&mut response).await?;
+    /// assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    /// assert!(response.ends_with("ok"), "{response}");
+    ///
+    /// // The address is taken now: a second supervisor cannot have it.
+    /// let err = supervisor::Builder::new().serve_health(addr).start().unwrap_err();
+    /// assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    /// sup.shutdown(std::time::Duration::from_secs(1)).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn serve_health(mut self, addr: std::net::SocketAddr) -> Self {
+        self.health = Some(addr);
+        self
+    }
+
     /// Starts the services and runs until a signal, the token, or no service
     /// is active; then shuts down. What [`run_all`](crate::run_all) does.
     ///
@@ -415,8 +507,9 @@ impl Builder {
     ///
     /// Two services declared under one name ([`Error::DuplicateNames`], with
     /// both source locations), a name in [`only`](Builder::only) that no
-    /// service has ([`Error::UnknownServices`]), or no tokio runtime
-    /// ([`Error::NoRuntime`]). Nothing is started then.
+    /// service has ([`Error::UnknownServices`]), no tokio runtime
+    /// ([`Error::NoRuntime`]), or a health address that cannot be bound
+    /// ([`Error::HealthBind`]). Nothing is started then.
     ///
     /// # Examples
     ///
@@ -470,16 +563,26 @@ impl Builder {
             .token
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
+        #[cfg(feature = "http")]
+        let health = self.health.map(crate::http::bind).transpose()?;
         let config = Config {
             runtime: OnceLock::new(),
             handle_signals: self.handle_signals,
             states: Arc::new(self.states),
             intensity: self.intensity,
+            systemd: self.systemd,
+            #[cfg(feature = "http")]
+            health: health.as_ref().map(|(_, addr)| *addr),
         };
         let shared = Shared::new(config, root, self.shutdown_timeout);
         stop::adopt(&shared, runtime.clone());
         start_declared(&shared, &runtime, plan, &self.policies);
-        Ok(Supervisor { shared })
+        let sup = Supervisor { shared };
+        #[cfg(feature = "http")]
+        if let Some((listener, _)) = health {
+            crate::http::serve(&runtime, listener, sup.clone());
+        }
+        Ok(sup)
     }
 }
 

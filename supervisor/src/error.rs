@@ -1,6 +1,7 @@
 //! The errors of the supervisor and of blocking jobs.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What went wrong, naming the services concerned.
@@ -108,6 +109,14 @@ pub enum Error {
     RuntimeGone {
         /// The task's name.
         name: Arc<str>,
+    },
+    /// The address given to `Builder::serve_health` (feature `http`) could
+    /// not be bound; nothing was started.
+    HealthBind {
+        /// The address as given.
+        addr: SocketAddr,
+        /// The operating system's reason, e.g. "Address already in use (os error 98)".
+        reason: String,
     },
 }
 
@@ -250,6 +259,10 @@ impl fmt::Display for Error {
                 f,
                 "cannot start `{name}`: the tokio runtime this supervisor was started in \
                  has shut down (start a new supervisor inside the current runtime)"
+            ),
+            Error::HealthBind { addr, reason } => write!(
+                f,
+                "cannot serve the health endpoints on {addr}: {reason}; nothing was started"
             ),
             Error::NoRuntime => f.write_str(
                 "the supervisor must be started inside a tokio runtime \

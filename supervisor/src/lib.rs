@@ -361,6 +361,23 @@
 //! assert_eq!(counter("supervisor.restarts"), Some(1));
 //! ```
 //!
+//! # Production
+//!
+//! Three Cargo features connect a program to what runs it:
+//!
+//! - `systemd` (on by default): [`Supervisor::run`] tells systemd when the
+//!   program is ready, how its services are doing, that it is stopping, and
+//!   feeds the watchdog from its own loop; nothing is sent outside systemd
+//!   (no `NOTIFY_SOCKET`). See [`Builder::systemd`].
+//! - `http`: `/livez`, `/readyz` and `/status` for load balancers,
+//!   Kubernetes and operators, as a router of your own (`http::router`)
+//!   or served by the supervisor (`Builder::serve_health`).
+//! - `serde`: `Serialize` for [`ServiceSnapshot`] and [`Status`].
+//!
+//! The README's "Deploying" section explains a systemd unit and a Kubernetes
+//! manifest (`examples/deploy/`) for the `production` example, and what each
+//! does with exit codes 0 and 1.
+//!
 //! # Limits
 //!
 //! - `panic = "abort"` turns panic capture off: a panic ends the process.
@@ -389,7 +406,9 @@
 //! | `stubborn` | services that ignore the request to stop: the timeout, the abort, exit code 1 |
 //! | `metrics` | the metrics served to Prometheus at `http://127.0.0.1:9000/metrics` |
 //! | `jobs` | tasks spawned at run time, a replacement by name, CPU-bound jobs joined |
+//! | `production` | health endpoints, systemd notifications and the settings `examples/deploy/` is written for |
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod error;
@@ -402,7 +421,25 @@ mod spec;
 mod state;
 mod status;
 mod supervisor;
+#[cfg(all(unix, feature = "systemd"))]
+mod systemd;
 mod task;
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+
+/// Without the `systemd` feature (or off unix): nothing to tell, nobody to
+/// tell it to.
+#[cfg(not(all(unix, feature = "systemd")))]
+mod systemd {
+    /// A future that never completes, for `run()` to poll.
+    pub(crate) async fn notifier(
+        _shared: &crate::runtime::shared::Shared,
+    ) -> std::convert::Infallible {
+        std::future::pending().await
+    }
+}
 
 pub use crate::builder::{Builder, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use crate::error::{BlockingError, Duplicate, Error, ServiceFailure};

@@ -23,7 +23,33 @@ use unicode_width::UnicodeWidthStr;
 /// assert_eq!(status.to_string(), "restarting (2/3)");
 /// assert_eq!(Status::Failed { reason: "boom".into() }.to_string(), "failed: boom");
 /// ```
+///
+/// # Serialization
+///
+/// With the `serde` feature, a status serializes as its lowercase word, and
+/// the two that carry data as a map from that word to their fields:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use supervisor::Status;
+///
+/// assert_eq!(serde_json::to_string(&Status::Running).unwrap(), r#""running""#);
+/// assert_eq!(
+///     serde_json::to_string(&Status::Restarting { attempt: 2, max: 3 }).unwrap(),
+///     r#"{"restarting":{"attempt":2,"max":3}}"#,
+/// );
+/// assert_eq!(
+///     serde_json::to_string(&Status::Failed { reason: "boom".into() }).unwrap(),
+///     r#"{"failed":{"reason":"boom"}}"#,
+/// );
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 #[non_exhaustive]
 pub enum Status {
     /// Waiting for a slot (blocking jobs: at most 8 run at once).
@@ -59,6 +85,63 @@ impl Status {
             self,
             Status::Queued | Status::Running | Status::Restarting { .. }
         )
+    }
+
+    /// The status as one lowercase word, without its data: `running`,
+    /// `restarting`, `failed` ...
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn word(&self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Restarting { .. } => "restarting",
+            Status::Completed => "completed",
+            Status::Stopped => "stopped",
+            Status::Aborted => "aborted",
+            Status::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// How many rows are in each status: what systemd's `STATUS=` line says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+pub(crate) struct Tally {
+    pub(crate) queued: usize,
+    pub(crate) running: usize,
+    pub(crate) restarting: usize,
+    pub(crate) failed: usize,
+    /// Completed, stopped or aborted.
+    pub(crate) ended: usize,
+}
+
+#[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+impl Tally {
+    /// Counts one row.
+    pub(crate) fn add(&mut self, status: &Status) {
+        let count = match status {
+            Status::Queued => &mut self.queued,
+            Status::Running => &mut self.running,
+            Status::Restarting { .. } => &mut self.restarting,
+            Status::Failed { .. } => &mut self.failed,
+            Status::Completed | Status::Stopped | Status::Aborted => &mut self.ended,
+        };
+        *count += 1;
+    }
+}
+
+/// `12 running, 1 restarting, 0 failed`, then `, 3 queued` when some are.
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} running, {} restarting, {} failed",
+            self.running, self.restarting, self.failed
+        )?;
+        if self.queued > 0 {
+            write!(f, ", {} queued", self.queued)?;
+        }
+        Ok(())
     }
 }
 
@@ -103,7 +186,36 @@ impl fmt::Display for Status {
 /// println!("{row}");
 /// # Ok(()) }
 /// ```
+///
+/// # Serialization
+///
+/// With the `serde` feature, a row serializes as a map of its fields, except
+/// `started_at`: an [`Instant`] means nothing outside the process, so it is
+/// left out. `uptime` becomes `uptime_ms`, whole milliseconds.
+///
+/// ```
+/// # #[cfg(feature = "serde")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// #[supervisor::supervised(name = "serialized")]
+/// async fn serialized() {}
+///
+/// let sup = supervisor::Builder::new().only(["serialized"]).start()?;
+/// sup.wait().await;
+/// let row = serde_json::to_value(&sup.snapshot()[0]).unwrap();
+/// assert_eq!(row["name"], "serialized");
+/// assert_eq!(row["status"], "completed");
+/// assert_eq!(row["restarts"], 0);
+/// assert!(row["uptime_ms"].is_u64());
+/// assert!(row["last_failure"].is_null());
+/// assert_eq!(row["ready"], true);
+/// assert!(row.get("started_at").is_none());
+/// # Ok(()) }
+/// # #[cfg(not(feature = "serde"))]
+/// # fn main() {}
+/// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ServiceSnapshot {
     /// The service's name.
@@ -113,9 +225,14 @@ pub struct ServiceSnapshot {
     /// How many times it was restarted (over its lifetime).
     pub restarts: u32,
     /// When the current (or last) run started.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub started_at: Instant,
     /// How long the current run has been up, or how long the last run lasted
     /// (up to the moment shutdown began, for one stopped by shutdown).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "uptime_ms", serialize_with = "as_millis")
+    )]
     pub uptime: Duration,
     /// The reason of the most recent failure, even if it was restarted since.
     pub last_failure: Option<String>,
@@ -158,6 +275,18 @@ pub struct Event {
     pub at: Instant,
 }
 
+/// A duration as whole milliseconds (`u64::MAX` past half a billion years).
+#[cfg(feature = "serde")]
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(millis(*duration))
+}
+
+/// A duration as whole milliseconds, saturating.
+#[cfg_attr(not(any(feature = "serde", feature = "http")), allow(dead_code))]
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The narrowest name and status columns, in terminal columns; wider content
 /// widens them.
 const NAME_WIDTH: usize = 20;
@@ -170,7 +299,7 @@ impl ServiceSnapshot {
     }
 
     /// The status column's text: a failure's reason goes to the last column.
-    fn status_words(&self) -> String {
+    pub(crate) fn status_words(&self) -> String {
         match &self.status {
             Status::Failed { .. } => "failed".to_string(),
             other => other.to_string(),

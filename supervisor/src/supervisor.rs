@@ -19,6 +19,7 @@ use crate::runtime::shared::{Config, Shared};
 use crate::runtime::stop;
 use crate::signal::Signals;
 use crate::status::{Event, ServiceSnapshot};
+use crate::systemd;
 use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 
 /// A running supervisor: the handle to its services' status and to its
@@ -59,8 +60,10 @@ impl Supervisor {
         Builder::new()
     }
 
-    /// An empty supervisor: no declared services, no signal handling, the
-    /// default shutdown timeout; for tasks and jobs spawned by the program.
+    /// An empty supervisor: no declared services, no signal handling, no
+    /// systemd notifications (a library's supervisor does not speak for the
+    /// process), the default shutdown timeout; for tasks and jobs spawned by
+    /// the program.
     ///
     /// It may be made outside a tokio runtime (in a synchronous
     /// constructor, say); it adopts the runtime its first task is spawned
@@ -91,6 +94,10 @@ impl Supervisor {
             handle_signals: false,
             states: Arc::default(),
             intensity: None,
+            // A library's supervisor does not speak for the process.
+            systemd: false,
+            #[cfg(feature = "http")]
+            health: None,
         };
         Supervisor {
             shared: Shared::new(config, CancellationToken::new(), DEFAULT_SHUTDOWN_TIMEOUT),
@@ -311,6 +318,11 @@ impl Supervisor {
     /// the builder's timeout. A second signal during the shutdown aborts
     /// every service at once.
     ///
+    /// Under systemd (feature `systemd`, `NOTIFY_SOCKET` set, and not
+    /// [`Builder::systemd(false)`](Builder::systemd)), this loop also sends
+    /// `READY=1`, `STATUS=`, `STOPPING=1` and the watchdog's pings: see
+    /// [`Builder::systemd`].
+    ///
     /// # Examples
     ///
     /// ```
@@ -329,6 +341,9 @@ impl Supervisor {
         } else {
             None
         };
+        // Readiness, status, stopping and the watchdog for systemd: polled by
+        // this loop, so the pings stop when the loop does. Never completes.
+        let mut notifier = pin!(systemd::notifier(&self.shared));
         tokio::select! {
             () = Signals::recv(&mut signals) => {
                 tracing::info!("signal received: shutting down");
@@ -337,9 +352,14 @@ impl Supervisor {
             () = self.wait() => {
                 tracing::info!("no service is active any more: shutting down");
             }
+            never = &mut notifier => match never {},
         }
         let mut shutdown = pin!(stop::shutdown(&self.shared, None));
         tokio::select! {
+            // The notifier first: every poll after the shutdown began (so
+            // the one that returns its result too) tells systemd first.
+            biased;
+            never = &mut notifier => match never {},
             result = &mut shutdown => result,
             () = Signals::recv(&mut signals) => {
                 tracing::warn!("second signal: aborting every service now");
@@ -347,6 +367,32 @@ impl Supervisor {
                 shutdown.await
             }
         }
+    }
+
+    /// The address the health endpoints listen on, when the builder was
+    /// given [`serve_health`](Builder::serve_health): the port the system
+    /// picked when it was asked for port 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use supervisor::Builder;
+    ///
+    /// let sup = Builder::new().only(Vec::<String>::new()).serve_health("127.0.0.1:0".parse()?).start()?;
+    /// let addr = sup.health_addr().unwrap();
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0, "the port that was picked");
+    ///
+    /// let plain = Builder::new().only(Vec::<String>::new()).start()?;
+    /// assert_eq!(plain.health_addr(), None);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn health_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.config.health
     }
 
     /// The supervisor's token: cancelling it starts the shutdown (with the

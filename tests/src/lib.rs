@@ -379,3 +379,76 @@ impl Poll {
         }
     }
 }
+
+// ---------------------------------------------------------------- HTTP
+
+/// What [`http_get`] read: the status code, the `Content-Type` header and
+/// the body.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    /// The status code, e.g. 200.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body, as text.
+    pub body: String,
+}
+
+/// A plain HTTP/1.1 `GET path` to `addr` on a fresh connection
+/// (`Connection: close`), read to the end: the few lines of a client that
+/// the health tests need, with no client library between the test and the
+/// server. Panics on an I/O error, on an answer that is not HTTP/1.1 with a
+/// `Content-Length`, and after 10 s.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> HttpResponse {
+    match try_http_get(addr, path).await {
+        Ok(response) => response,
+        Err(err) => panic!("GET http://{addr}{path}: {err}"),
+    }
+}
+
+/// [`http_get`], with the I/O error returned (e.g. the connection refused
+/// once the server has stopped).
+pub async fn try_http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>(raw)
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s")
+        })??;
+    let text = String::from_utf8(raw).expect("a text answer");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("an answer without a blank line after its head: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP/1.1 status line: {status_line:?}"));
+    let header = |name: &str| {
+        head.split("\r\n").skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    };
+    let length: usize = header("content-length")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("an answer without Content-Length: {head:?}"));
+    assert_eq!(body.len(), length, "the body's length: {text:?}");
+    Ok(HttpResponse {
+        status,
+        content_type: header("content-type"),
+        body: body.to_string(),
+    })
+}

@@ -22,7 +22,7 @@ use super::shutdown::{Cause, Shutdown};
 use super::table::{RowRef, Table};
 use crate::panic::lock;
 use crate::state::States;
-use crate::status::{Event, ServiceSnapshot, Status};
+use crate::status::{Event, ServiceSnapshot, Status, Tally};
 
 /// How many `spawn_blocking` closures one supervisor runs at once.
 pub const MAX_BLOCKING: usize = 8;
@@ -40,6 +40,12 @@ pub(crate) struct Config {
     /// `Builder::restart_intensity`: at most this many restarts within
     /// this window.
     pub(crate) intensity: Option<(u32, Duration)>,
+    /// Whether `run()` talks to systemd (when `NOTIFY_SOCKET` is set).
+    #[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+    pub(crate) systemd: bool,
+    /// The address the health endpoints were bound to by `start()`.
+    #[cfg(feature = "http")]
+    pub(crate) health: Option<std::net::SocketAddr>,
 }
 
 /// Spawns a task on `runtime`, named after its service for tokio-console
@@ -123,6 +129,9 @@ impl Shared {
                 handle_signals: false,
                 states: Arc::default(),
                 intensity: None,
+                systemd: false,
+                #[cfg(feature = "http")]
+                health: None,
             },
             CancellationToken::new(),
             Duration::from_secs(1),
@@ -236,6 +245,31 @@ impl Shared {
         let mut rows = Vec::with_capacity(table.len());
         rows.extend(table.rows().map(|row| row.snapshot(now)));
         rows
+    }
+
+    /// The rows of the declared services, in order of name (none for a
+    /// supervisor made by `Supervisor::new()`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn declared_snapshot(&self) -> Vec<ServiceSnapshot> {
+        let now = Instant::now();
+        self.declared.get().map_or_else(Vec::new, |declared| {
+            declared
+                .nodes
+                .iter()
+                .map(|node| node.row.snapshot(now))
+                .collect()
+        })
+    }
+
+    /// How many rows are in each status; copies nothing out of the rows.
+    #[cfg_attr(not(all(unix, feature = "systemd")), allow(dead_code))]
+    pub(crate) fn tally(&self) -> Tally {
+        let table = lock(&self.table);
+        let mut tally = Tally::default();
+        for row in table.rows() {
+            tally.add(&lock(&row.state).status);
+        }
+        tally
     }
 }
 

@@ -184,9 +184,23 @@ impl Shutdown {
         self.result.get().cloned()
     }
 
+    /// Completes once the result is published: every instance has ended.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) async fn published(&self) {
+        loop {
+            let finished = self.finished();
+            if self.result.get().is_some() {
+                return;
+            }
+            finished.await;
+        }
+    }
+
     /// Takes the driver's seat when it is free.
     pub(crate) fn claim(&self) -> Option<Seat<'_>> {
-        (!self.driving.swap(true, Ordering::AcqRel)).then_some(Seat {
+        // A seat is made only when won: a `Seat` made and dropped by a
+        // losing claim would free the winner's seat on its way out.
+        (!self.driving.swap(true, Ordering::AcqRel)).then(|| Seat {
             shutdown: self,
             done: false,
         })
@@ -233,5 +247,20 @@ impl Drop for Seat<'_> {
             self.shutdown.driving.store(false, Ordering::Release);
             self.shutdown.finished.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_claim_leaves_the_seat_to_its_holder() {
+        let shutdown = Shutdown::new(CancellationToken::new(), Duration::from_secs(1));
+        let seat = shutdown.claim().expect("the seat is free");
+        assert!(shutdown.claim().is_none(), "taken");
+        assert!(shutdown.claim().is_none(), "still taken after a lost claim");
+        drop(seat); // a driver dropped half-way frees it
+        assert!(shutdown.claim().is_some());
     }
 }
