@@ -1,0 +1,61 @@
+//! Jobs and tasks as real callers use them: code that never watches its
+//! `Context`, a job's failure that belongs to its handle, polling a job, and
+//! blocking work that reaches the supervisor's tokio runtime.
+
+use std::time::Duration;
+
+use supervisor::{RestartPolicy, Status, TaskDescriptor};
+use tests::{assert_status, start_empty, Poll};
+use tokio::time::Instant;
+
+const POLL: Poll = Poll {
+    every: Duration::from_millis(1),
+    within: Duration::from_secs(10),
+};
+
+#[tokio::test(start_paused = true)]
+async fn run_until_cancelled_stops_a_task_that_never_watches_its_context() {
+    let sup = start_empty();
+    let name = "ju-oblivious";
+    sup.spawn(TaskDescriptor::new(
+        name,
+        RestartPolicy::Never,
+        |ctx| async move {
+            // A loop that knows nothing of cancellation.
+            let oblivious = async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+            };
+            let ended = ctx.run_until_cancelled(oblivious).await;
+            assert!(ended.is_none(), "the loop never ends on its own");
+            Ok::<(), std::io::Error>(())
+        },
+    ))
+    .expect("spawn");
+    POLL.until_status(&sup, name, Status::Running).await;
+
+    let began = Instant::now();
+    let result = sup.shutdown(Duration::from_secs(30)).await;
+    assert!(result.is_ok(), "a clean stop: {result:?}\n{sup}");
+    assert_eq!(
+        began.elapsed(),
+        Duration::ZERO,
+        "returned at once, not at the deadline\n{sup}"
+    );
+    assert_status(&sup, name, Status::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_until_cancelled_returns_the_output_when_the_future_ends_first() {
+    let sup = start_empty();
+    let job = sup.spawn_oneshot("ju-finishes", |ctx| async move {
+        let work = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            42
+        };
+        ctx.run_until_cancelled(work).await
+    });
+    assert_eq!(job.join().await, Ok(Some(42)), "{sup}");
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
