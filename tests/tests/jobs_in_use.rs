@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use supervisor::{RestartPolicy, Status, TaskDescriptor};
+use supervisor::{BlockingError, RestartPolicy, Status, TaskDescriptor};
 use tests::{assert_status, start_empty, Poll};
 use tokio::time::Instant;
 
@@ -58,4 +58,25 @@ async fn run_until_cancelled_returns_the_output_when_the_future_ends_first() {
     });
     assert_eq!(job.join().await, Ok(Some(42)), "{sup}");
     sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_finished_turns_true_once_the_result_can_be_taken() {
+    let sup = start_empty();
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let job = sup.spawn_blocking("ju-polled", move || {
+        let _ = gate_rx.recv();
+        7
+    });
+    assert!(!job.is_finished(), "held at its gate\n{sup}");
+    gate.send(()).expect("the job waits at its gate");
+    POLL.until(&sup, "the job to finish", || job.is_finished())
+        .await;
+    assert!(job.is_finished(), "stays finished until taken");
+    assert_eq!(job.try_join().ok(), Some(Ok(7)), "{sup}");
+
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+    let refused = sup.spawn_blocking("ju-refused", || 0);
+    assert!(refused.is_finished(), "a refused job is finished at once");
+    assert_eq!(refused.join().await, Err(BlockingError::Aborted));
 }

@@ -106,6 +106,35 @@ impl<R> BlockingHandle<R> {
         }
     }
 
+    /// Whether [`join`](BlockingHandle::join) would return at once: the job
+    /// has ended and its result is waiting to be taken, or it was never
+    /// started (refused: shutdown had begun, or its name was invalid).
+    ///
+    /// For callers that poll, e.g. once per frame or per tick, instead of
+    /// awaiting `join`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+    /// let job = sup.spawn_blocking("render", || "frame");
+    /// while !job.is_finished() {
+    ///     tokio::task::yield_now().await; // other work here
+    /// }
+    /// assert_eq!(job.join().await?, "frame");
+    /// # Ok(()) }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        match &self.result {
+            // The job's side always sends before it goes (its `Drop` too),
+            // so an empty channel means the job has not ended yet.
+            Ok(rx) => !rx.is_empty(),
+            Err(_) => true,
+        }
+    }
+
     /// Aborts this job (not a later one under the same name): it ends
     /// `Aborted`, which is not an error, and `join` returns
     /// [`BlockingError::Aborted`]. A running blocking closure cannot be
