@@ -58,7 +58,9 @@ use quote::ToTokens;
 ///   2·BASE, 4·BASE … (each capped at 60 s), at most MAX times in a row.
 ///   MAX is an integer literal in `0..=u32::MAX`, BASE a duration string such
 ///   as `"500ms"` or `"1m 30s"`.
-/// - `blocking`: the function is a plain `fn`, run on its own OS thread.
+/// - `blocking`: the function is a plain `fn`, run on its own OS thread,
+///   inside the supervisor's tokio runtime context (`Handle::current()`
+///   works there).
 ///
 /// # Accepted functions
 ///

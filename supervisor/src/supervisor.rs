@@ -252,12 +252,22 @@ impl Supervisor {
     /// latest. A job spawned after shutdown began gets no row, and its
     /// `join` returns [`BlockingError::Aborted`](crate::BlockingError::Aborted).
     ///
+    /// The closure runs inside the supervisor's tokio runtime context, as it
+    /// would on tokio's own blocking pool: `tokio::runtime::Handle::current()`
+    /// works there, to spawn a task or `block_on` an async call.
+    ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+    /// let fetched = sup.spawn_blocking("sync-client", || {
+    ///     // Blocking code that calls into async code through the runtime.
+    ///     tokio::runtime::Handle::current().block_on(async { "fetched" })
+    /// });
+    /// assert_eq!(fetched.join().await?, "fetched");
+    ///
     /// let jobs: Vec<_> = (0..4u64)
     ///     .map(|i| sup.spawn_blocking("square", move || i * i))
     ///     .collect();

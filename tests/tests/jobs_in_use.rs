@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use supervisor::{BlockingError, RestartPolicy, Status, TaskDescriptor};
-use tests::{assert_status, start_empty, Poll};
+use supervisor::{supervised, BlockingError, RestartPolicy, Status, TaskDescriptor};
+use tests::{assert_status, start_empty, start_only, wait_idle, Poll};
 use tokio::time::Instant;
 
 const POLL: Poll = Poll {
@@ -79,4 +79,61 @@ async fn is_finished_turns_true_once_the_result_can_be_taken() {
     let refused = sup.spawn_blocking("ju-refused", || 0);
     assert!(refused.is_finished(), "a refused job is finished at once");
     assert_eq!(refused.join().await, Err(BlockingError::Aborted));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_closure_reaches_the_supervisors_runtime() {
+    let sup = start_empty();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let job = sup.spawn_blocking("ju-handle-current", move || {
+        let runtime = tokio::runtime::Handle::current();
+        // An async call from blocking code, and a task spawned from it.
+        let value = runtime.block_on(async {
+            tokio::task::yield_now().await;
+            20
+        });
+        runtime.spawn(async move {
+            let _ = tx.send("from a task the closure spawned");
+        });
+        value + 1
+    });
+    assert_eq!(job.join().await, Ok(21), "{sup}");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await,
+        Ok(Some("from a task the closure spawned")),
+        "{sup}"
+    );
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
+
+/// What the blocking service below found: `Some(value)` once it ran.
+static FROM_BLOCKING_SERVICE: std::sync::Mutex<Option<Result<u32, String>>> =
+    std::sync::Mutex::new(None);
+
+/// A blocking service that calls into async code through the runtime.
+#[supervised(name = "ju-blocking-handle", blocking)]
+fn ju_blocking_handle() {
+    let found = tokio::runtime::Handle::try_current()
+        .map(|runtime| runtime.block_on(async { 5 }))
+        .map_err(|err| err.to_string());
+    *FROM_BLOCKING_SERVICE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(found);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_service_reaches_the_supervisors_runtime() {
+    let sup = start_only(&["ju-blocking-handle"]);
+    wait_idle(&sup, Duration::from_secs(10)).await;
+    assert_status(&sup, "ju-blocking-handle", Status::Completed);
+    let found = FROM_BLOCKING_SERVICE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    assert_eq!(
+        found,
+        Some(Ok(5)),
+        "Handle::current() on the service's thread"
+    );
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
 }

@@ -339,8 +339,9 @@ where
             let (tx, rx) = oneshot::channel();
             let row = job.row.clone();
             let span = tracing::Span::current();
+            let runtime = shared.config.runtime.clone();
             pool::execute(Box::new(move || {
-                let result = run_timed(&row, &span, f);
+                let result = run_timed(&row, &span, &runtime, f);
                 // The slot is free once the closure has really returned.
                 drop(permit);
                 let _ = tx.send(result);

@@ -154,7 +154,8 @@ impl Instance {
             // deadline. Its thread may outlive an abort: its Context must
             // look at the row.
             Work::Declared(Entry::Blocking { run, .. }) => {
-                let run = blocking::run_service(row.clone(), ctx.detachable(), *run);
+                let runtime = shared.config.runtime.clone();
+                let run = blocking::run_service(row.clone(), runtime, ctx.detachable(), *run);
                 return Run::Boxed(Box::pin(run.instrument(span)));
             }
         };
