@@ -186,7 +186,9 @@ impl<R> Job<R> {
                 tracing::warn!(service = %name, "job aborted at the shutdown deadline")
             }
             Status::Aborted => tracing::info!(service = %name, "job aborted"),
-            _ => tracing::info!(service = %name, "job ended: {status}"),
+            // Success is routine for jobs, which may run by the million:
+            // debug, where a service's completion is info.
+            _ => tracing::debug!(service = %name, "job ended: {status}"),
         }
         lease.end(status);
         if let Some(tx) = self.tx.take() {
@@ -335,7 +337,7 @@ where
             if let Some(lease) = &job.lease {
                 lease.running();
             }
-            tracing::info!(service = %job.row.name, "job started");
+            tracing::debug!(service = %job.row.name, "job started");
             let (tx, rx) = oneshot::channel();
             let row = job.row.clone();
             let span = tracing::Span::current();
@@ -377,7 +379,7 @@ where
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),
             };
-            tracing::info!(service = %job.row.name, "job started");
+            tracing::debug!(service = %job.row.name, "job started");
             job.settle(CatchUnwind::new(Box::pin(future))).await;
         },
     )
