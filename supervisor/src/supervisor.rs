@@ -246,7 +246,9 @@ impl Supervisor {
     /// Runs a CPU-bound closure on the supervisor's own worker threads, at
     /// most 8 at once (the others wait, `Queued`). Its wall and CPU time are
     /// recorded; a panic becomes [`BlockingError::Panicked`](crate::BlockingError::Panicked)
-    /// and a `Failed` row.
+    /// and a `Failed` row. That failure is the handle's to report: it does
+    /// not make [`shutdown`](Supervisor::shutdown) or [`run`](Supervisor::run)
+    /// return `Err` (a job still running at the shutdown deadline does).
     ///
     /// Jobs may share a name: each counts as active, and the row shows the
     /// latest. A job spawned after shutdown began gets no row, and its
@@ -289,7 +291,9 @@ impl Supervisor {
     /// Runs an async job with a typed result, under the same snapshot and
     /// shutdown: it receives a [`Context`](crate::Context), is left to finish
     /// until the shutdown timeout, and a panic becomes
-    /// [`BlockingError::Panicked`](crate::BlockingError::Panicked).
+    /// [`BlockingError::Panicked`](crate::BlockingError::Panicked) (and a
+    /// `Failed` row, which, as for `spawn_blocking`, the shutdown's result
+    /// does not count).
     ///
     /// # Examples
     ///

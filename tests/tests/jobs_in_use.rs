@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use supervisor::{supervised, BlockingError, RestartPolicy, Status, TaskDescriptor};
-use tests::{assert_status, start_empty, start_only, wait_idle, Poll};
+use tests::{assert_status, failed_names, failures, start_empty, start_only, wait_idle, Poll};
 use tokio::time::Instant;
 
 const POLL: Poll = Poll {
@@ -136,4 +136,81 @@ async fn a_blocking_service_reaches_the_supervisors_runtime() {
         "Handle::current() on the service's thread"
     );
     sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_panic_is_its_handles_not_the_shutdowns() {
+    let sup = start_empty();
+    let blocking = sup.spawn_blocking("ju-job-panics", || -> u8 { panic!("bad input") });
+    let oneshot = sup.spawn_oneshot("ju-oneshot-panics", |_ctx| async {
+        tokio::task::yield_now().await;
+        if true {
+            panic!("bad reply");
+        }
+        0u8
+    });
+    for (handle, message) in [(blocking, "bad input"), (oneshot, "bad reply")] {
+        let name = handle.name().to_string();
+        assert_eq!(
+            handle.join().await,
+            Err(BlockingError::Panicked {
+                message: message.into()
+            }),
+            "{sup}"
+        );
+        assert_status(
+            &sup,
+            &name,
+            Status::Failed {
+                reason: message.into(),
+            },
+        );
+    }
+    let result = sup.shutdown(Duration::from_secs(1)).await;
+    assert!(
+        result.is_ok(),
+        "the handles reported the panics; the shutdown is clean: {result:?}\n{sup}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_still_fails_the_shutdown_next_to_a_failed_job() {
+    let sup = start_empty();
+    sup.spawn(TaskDescriptor::new(
+        "ju-task-fails",
+        RestartPolicy::Never,
+        |_ctx| async { Err::<(), _>("task broke") },
+    ))
+    .expect("spawn");
+    let job = sup.spawn_blocking("ju-job-fails", || -> u8 { panic!("job broke") });
+    assert!(job.join().await.is_err(), "{sup}");
+    wait_idle(&sup, Duration::from_secs(10)).await;
+    let result = sup.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        failed_names(&result),
+        ["ju-task-fails"],
+        "only the task is the shutdown's\n{sup}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stuck_at_the_deadline_still_fails_the_shutdown() {
+    let sup = start_empty();
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let stuck = sup.spawn_blocking("ju-job-stuck", move || {
+        let _ = started_tx.send(());
+        let _ = gate_rx.recv();
+    });
+    tokio::time::timeout(Duration::from_secs(10), started.recv())
+        .await
+        .expect("the job starts");
+    let result = sup.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(
+        failures(&result),
+        [("ju-job-stuck".to_string(), Status::Aborted)],
+        "{sup}"
+    );
+    assert_eq!(stuck.join().await, Err(BlockingError::Aborted));
+    drop(gate);
 }

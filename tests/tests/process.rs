@@ -163,3 +163,65 @@ fn a_failed_service_makes_the_exit_code_one() {
         "{stderr}"
     );
 }
+
+impl Proc {
+    /// [`Proc::start`] with extra environment variables; waits for `ready`
+    /// only when `ready` is set (a program that ends by itself may exit
+    /// before printing it).
+    fn start_with_env(only: &str, timeout_ms: u64, env: &[(&str, &str)], ready: bool) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_procsvc"))
+            .env("PROCSVC_ONLY", only)
+            .env("PROCSVC_TIMEOUT_MS", timeout_ms.to_string())
+            .env("RUST_BACKTRACE", "0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("procsvc starts");
+        if ready {
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let mut line = String::new();
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("procsvc prints a line");
+            assert_eq!(line.trim(), "ready", "procsvc did not report ready");
+        }
+        Proc { child }
+    }
+}
+
+/// Checks what `procsvc` printed about its two panicking jobs: each handled
+/// through its handle, each `failed` in the final table.
+fn assert_jobs_handled(stderr: &str) {
+    for text in [
+        "handled: the job panicked: the job's input was malformed",
+        "handled: the job panicked: the reply was malformed",
+    ] {
+        assert!(stderr.contains(text), "`{text}` in stderr:\n{stderr}");
+    }
+    for name in ["panicking-job", "panicking-oneshot"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|line| line.contains(name) && line.contains("failed")),
+            "`{name}` failed in the final table:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_panicking_job_handled_through_its_handle_exits_zero_after_sigterm() {
+    let proc = Proc::start_with_env("cooperative", 10_000, &[("PROCSVC_JOB_PANIC", "1")], true);
+    proc.signal(libc::SIGTERM);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "exit code; stderr:\n{stderr}");
+    assert_jobs_handled(&stderr);
+}
+
+#[test]
+fn a_panicking_job_handled_through_its_handle_exits_zero_when_services_complete() {
+    let proc = Proc::start_with_env("quick", 10_000, &[("PROCSVC_JOB_PANIC", "1")], false);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "exit code; stderr:\n{stderr}");
+    assert_jobs_handled(&stderr);
+}

@@ -16,7 +16,7 @@ use super::blocking::{run_timed, ClockHold};
 use super::context::Context;
 use super::lease::{self, Lease, OnName};
 use super::pool;
-use super::row::{Aborter, InstanceId};
+use super::row::{Aborter, InstanceId, Kind};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::{BlockingError, Error};
@@ -31,6 +31,11 @@ type JobResult<R> = Result<R, BlockingError>;
 /// result, or a way to abort it.
 ///
 /// Dropping the handle does not stop the job.
+///
+/// A job's failure belongs to its handle: a panic shows as `Failed` in the
+/// job's row and comes out of [`join`](BlockingHandle::join), but it does
+/// not make the supervisor's `shutdown` or `run` return `Err`. A job still
+/// running at the shutdown deadline does, as any service would.
 ///
 /// # Examples
 ///
@@ -269,7 +274,7 @@ where
         };
         return BlockingHandle::refused(name, error);
     }
-    let lease = match Lease::take(shared, &name, initial, OnName::Share) {
+    let lease = match Lease::take(shared, &name, initial, OnName::Share, Kind::Job) {
         Ok(lease) => lease,
         Err(err) => {
             tracing::warn!(service = %name, "job refused: {err}");

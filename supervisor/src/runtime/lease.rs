@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::row::{Aborter, InstanceId, Row, RowState};
+use super::row::{Aborter, InstanceId, Kind, Row, RowState};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
@@ -78,6 +78,7 @@ impl Lease {
         name: &Arc<str>,
         status: Status,
         on_name: OnName,
+        kind: Kind,
     ) -> Result<Lease, Error> {
         let now = Instant::now();
         let mut table = lock(&shared.table);
@@ -98,9 +99,9 @@ impl Lease {
         let mut fresh = false;
         let row = table.row_for(name, || {
             fresh = true;
-            Row::new(Arc::clone(name), id, status.clone(), now)
+            Row::new(Arc::clone(name), id, kind, status.clone(), now)
         });
-        let previous = (!fresh).then(|| hand_over(&row, id, status, now, on_name));
+        let previous = (!fresh).then(|| hand_over(&row, id, kind, status, now, on_name));
         shared.active.acquire();
         drop(table);
         if let Some(Some(replaced)) = previous {
@@ -260,6 +261,7 @@ impl Replaced {
 fn hand_over(
     row: &Row,
     id: InstanceId,
+    kind: Kind,
     status: Status,
     now: Instant,
     on_name: OnName,
@@ -280,6 +282,7 @@ fn hand_over(
         }
     }
     s.instance = id;
+    s.kind = kind;
     s.status = status;
     s.restarts = 0;
     s.started_at = now;
@@ -439,7 +442,14 @@ mod tests {
     }
 
     fn take(shared: &Arc<Shared>, name: &str, on_name: OnName) -> Lease {
-        Lease::take(shared, &Arc::from(name), Status::Running, on_name).expect("registered")
+        Lease::take(
+            shared,
+            &Arc::from(name),
+            Status::Running,
+            on_name,
+            Kind::Task,
+        )
+        .expect("registered")
     }
 
     #[tokio::test]

@@ -17,6 +17,18 @@ use crate::status::{ServiceSnapshot, Status};
 /// The id of one instance: unique within a supervisor, never reused.
 pub(crate) type InstanceId = u64;
 
+/// What kind of instance a row shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A service declared with `#[supervised]`.
+    Declared,
+    /// A task started by `Supervisor::spawn`.
+    Task,
+    /// A job (`spawn_blocking`, `spawn_oneshot`): its failure is its
+    /// handle's to report, not the shutdown's.
+    Job,
+}
+
 /// One name's row.
 pub(crate) struct Row {
     pub(crate) name: Arc<str>,
@@ -53,6 +65,9 @@ pub(crate) struct RowState {
     /// The rarely used part: boxed, since almost every row has none of it,
     /// and rows are what 100,000 services multiply.
     pub(crate) extra: Option<Box<Extra>>,
+    /// The kind of the instance this row describes (fits in padding: the
+    /// row does not grow).
+    pub(crate) kind: Kind,
 }
 
 /// What few rows need.
@@ -118,7 +133,13 @@ impl Aborter {
 }
 
 impl Row {
-    pub(crate) fn new(name: Arc<str>, instance: InstanceId, status: Status, now: Instant) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        instance: InstanceId,
+        kind: Kind,
+        status: Status,
+        now: Instant,
+    ) -> Self {
         Row {
             name,
             metrics: OnceLock::new(),
@@ -131,6 +152,7 @@ impl Row {
                 last_failure: None,
                 abort: None,
                 extra: None,
+                kind,
             }),
         }
     }
@@ -162,15 +184,28 @@ impl Row {
         }
     }
 
-    /// `Some(Failed { .. })` when the row's service failed.
+    /// `Some(Failed { .. })` when the row's service failed; never for a
+    /// job, whose failure its handle reports.
     pub(crate) fn failed(&self) -> Option<Status> {
         let s = lock(&self.state);
-        matches!(s.status, Status::Failed { .. }).then(|| s.status.clone())
+        (s.kind != Kind::Job && matches!(s.status, Status::Failed { .. })).then(|| s.status.clone())
     }
 
     /// The status the row shows.
     #[cfg(test)]
     pub(crate) fn status(&self) -> Status {
         lock(&self.state).status.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row per service: 100,000 services multiply every byte.
+    #[test]
+    fn a_row_stays_small() {
+        let size = std::mem::size_of::<Row>();
+        assert!(size <= 152, "a row grew to {size} bytes");
     }
 }

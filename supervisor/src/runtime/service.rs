@@ -15,7 +15,7 @@ use super::blocking;
 use super::context::Context;
 use super::lease::{self, Lease, OnName};
 use super::outcome::Outcome;
-use super::row::Aborter;
+use super::row::{Aborter, Kind};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
@@ -72,7 +72,11 @@ impl Instance {
         policy: RestartPolicy,
         on_name: OnName,
     ) -> Result<Started, Error> {
-        let lease = Lease::take(shared, &name, Status::Running, on_name)?;
+        let kind = match work {
+            Work::Declared(_) => Kind::Declared,
+            Work::Task(_) => Kind::Task,
+        };
+        let lease = Lease::take(shared, &name, Status::Running, on_name, kind)?;
         let started = Started {
             row: lease.row().clone(),
             id: lease.id(),
@@ -259,8 +263,14 @@ mod tests {
             Duration::from_secs(1),
             false,
         );
-        let lease = Lease::take(&shared, &Arc::from("probe"), Status::Running, OnName::Share)
-            .expect("registered");
+        let lease = Lease::take(
+            &shared,
+            &Arc::from("probe"),
+            Status::Running,
+            OnName::Share,
+            Kind::Task,
+        )
+        .expect("registered");
         let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));
         let instance = Instance {
             lease,

@@ -98,8 +98,9 @@ pub(crate) fn force(shared: &Shared) {
     shared.shutdown.force();
 }
 
-/// What `shutdown` returns: every row whose service failed, then every name
-/// aborted at the deadline (each name once).
+/// What `shutdown` returns: every row whose service failed (a job's failure
+/// is its handle's, see [`Row::failed`](super::row::Row::failed)), then every
+/// name aborted at the deadline, jobs included (each name once).
 fn outcome(shared: &Shared) -> Result<(), Error> {
     let forced = shared.shutdown.forced();
     let mut failures: Vec<ServiceFailure> = {

@@ -155,6 +155,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::runtime::row::Kind;
     use crate::status::Status;
 
     #[test]
@@ -164,7 +165,7 @@ mod tests {
         let names: Vec<Arc<str>> = (0..1000).map(|i| Arc::from(format!("svc-{i}"))).collect();
         for (i, name) in names.iter().enumerate() {
             let row = table.row_for(name, || {
-                Row::new(Arc::clone(name), i as u64, Status::Running, now)
+                Row::new(Arc::clone(name), i as u64, Kind::Task, Status::Running, now)
             });
             assert_eq!(row.name, *name);
         }
@@ -186,9 +187,9 @@ mod tests {
         let mut table = Table::default();
         // Force a collision: two names filed under one hash by hand.
         let hash = table.hasher.hash_one("a");
-        let a = table.push(Row::new("a".into(), 1, Status::Running, now));
+        let a = table.push(Row::new("a".into(), 1, Kind::Task, Status::Running, now));
         table.same_hash.push(NONE);
-        let b = table.push(Row::new("b".into(), 2, Status::Running, now));
+        let b = table.push(Row::new("b".into(), 2, Kind::Task, Status::Running, now));
         table.same_hash.push(a as u32);
         table.index.insert(hash, b as u32);
         assert_eq!(
