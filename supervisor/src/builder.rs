@@ -12,6 +12,7 @@ use crate::runtime::lease::OnName;
 use crate::runtime::service::{Instance, Work};
 use crate::runtime::shared::Shared;
 use crate::runtime::stop;
+use crate::runtime::table::DEFAULT_RETAIN_FINISHED;
 use crate::spec::{registry, ServiceSpec};
 use crate::supervisor::Supervisor;
 
@@ -43,6 +44,7 @@ pub struct Builder {
     only: Option<Vec<String>>,
     handle_signals: bool,
     token: Option<CancellationToken>,
+    retain_finished: usize,
 }
 
 impl Default for Builder {
@@ -59,6 +61,7 @@ impl Builder {
             only: None,
             handle_signals: true,
             token: None,
+            retain_finished: DEFAULT_RETAIN_FINISHED,
         }
     }
 
@@ -94,6 +97,63 @@ impl Builder {
         self
     }
 
+    /// Keeps the rows of at most `n` finished tasks and jobs (default
+    /// 1,000), so that a program that spawns under ever new names runs in
+    /// flat memory; the oldest finished go first.
+    ///
+    /// A row is finished when it shows a task ([`Supervisor::spawn`]) or job
+    /// ([`Supervisor::spawn_blocking`], [`Supervisor::spawn_oneshot`]) that
+    /// has ended, and nothing else runs under its name. Rows of declared
+    /// services always stay, whatever runs under their names later. A name
+    /// used again after its row went gets a new row, at the end of the
+    /// snapshot.
+    ///
+    /// The table thus holds the declared services, what is active, and at
+    /// most `n` finished rows. Rows that finish once shutdown has begun are
+    /// all kept, so the final table shows everything that was running when
+    /// it began. A failed task whose row went is still named by the
+    /// shutdown's result (up to 1,000 such), unless a later instance under
+    /// its name ended otherwise; a job's failure never is (it belongs to its
+    /// handle). `0` keeps no finished row; `usize::MAX` keeps them all.
+    ///
+    /// # Memory
+    ///
+    /// Rows are stored in blocks of 64, and a block's memory is freed once
+    /// all its rows have gone and nothing points into it any more. A
+    /// [`TaskHandle`](crate::TaskHandle), a
+    /// [`BlockingHandle`](crate::BlockingHandle) or a clone of a run's
+    /// [`Context`](crate::Context) kept alive keeps its row's whole block
+    /// (a few kilobytes), as does a row in it that never finishes (a declared
+    /// service, a task that runs for ever). An evicted row's metric handles
+    /// are dropped with it; a metrics recorder may still keep the series of
+    /// its label.
+    ///
+    /// [`Supervisor::spawn`]: crate::Supervisor::spawn
+    /// [`Supervisor::spawn_blocking`]: crate::Supervisor::spawn_blocking
+    /// [`Supervisor::spawn_oneshot`]: crate::Supervisor::spawn_oneshot
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sup = supervisor::Builder::new()
+    ///     .only(Vec::<String>::new())
+    ///     .retain_finished(2)
+    ///     .start()?;
+    /// for i in 0..5 {
+    ///     let job = sup.spawn_oneshot(format!("report-{i}"), move |_ctx| async move { i });
+    ///     assert_eq!(job.join().await?, i);
+    /// }
+    /// let names: Vec<String> = sup.snapshot().iter().map(|row| row.name.to_string()).collect();
+    /// assert_eq!(names, ["report-3", "report-4"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn retain_finished(mut self, n: usize) -> Self {
+        self.retain_finished = n;
+        self
+    }
+
     /// Starts the services and runs until a signal, the token, or no service
     /// is active; then shuts down. What [`run_all`](crate::run_all) does.
     pub async fn run(self) -> Result<(), Error> {
@@ -117,6 +177,7 @@ impl Builder {
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
         let shared = Shared::new(root, runtime, self.shutdown_timeout, self.handle_signals);
+        shared.retain_finished(self.retain_finished);
         shared
             .config
             .runtime

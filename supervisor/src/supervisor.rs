@@ -57,7 +57,8 @@ impl Supervisor {
         Builder::new()
     }
 
-    /// One row per name, finished ones too, in order of first start.
+    /// One row per name, finished ones too (for tasks and jobs, the latest
+    /// [`Builder::retain_finished`] of them), in order of first start.
     ///
     /// Linear in the number of names; holds no lock across user code.
     pub fn snapshot(&self) -> Vec<ServiceSnapshot> {

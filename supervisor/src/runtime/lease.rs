@@ -33,6 +33,12 @@
 //! ([`Lease::take`] with [`OnName::Replace`]). So the count is exact, and a
 //! stale instance can never write over a newer one: every write names its
 //! instance id and is dropped when the row has moved on.
+//!
+//! Whoever makes a task's or job's row *finished* (its instance ended and
+//! nothing else runs under its name) hands it to the table's retention,
+//! which may evict the oldest finished row (see [`table`](super::table)). A
+//! handle to an evicted row stays harmless by the same rule: its instance
+//! has ended, and instance ids are never reused.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -201,9 +207,13 @@ impl Lease {
             take_hidden(&mut s, self.id).is_some()
         };
         let token = take_run_token(&mut s, self.id);
+        let finished = left && s.finished();
         drop(s);
         if let Some(token) = token {
             token.cancel();
+        }
+        if finished {
+            retire(&self.shared, &self.row);
         }
         if left {
             if killed {
@@ -319,7 +329,7 @@ pub(crate) fn attach(shared: &Shared, row: &Row, instance: InstanceId, aborter: 
 /// program's request: the row shows it `Aborted` at once, its run's
 /// `Context` is cancelled, its task aborted, and the active count given
 /// back. `false` when it was not active.
-pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) -> bool {
+pub(crate) fn abort(shared: &Shared, row: &RowRef, instance: Option<InstanceId>) -> bool {
     let mut s = lock(&row.state);
     let current = s.instance;
     let target = instance.unwrap_or(current);
@@ -339,8 +349,12 @@ pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) ->
         }
     };
     let token = take_run_token(&mut s, target);
+    let finished = s.finished();
     drop(s);
     tracing::info!(service = %row.name, "aborted on request");
+    if finished {
+        retire(shared, row);
+    }
     shared.active.release();
     if let Some(token) = token {
         token.cancel();
@@ -349,6 +363,21 @@ pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) ->
         aborter.fire();
     }
     true
+}
+
+/// Hands a row that has just finished (see
+/// [`RowState::finished`](super::row::RowState::finished)) to the table's
+/// retention, before the active count is given back (so whoever sees the
+/// count drop sees the table already trimmed). Not once the shutdown has
+/// begun: nothing new can start then, and the final table shows every row
+/// that ended in it.
+fn retire(shared: &Shared, row: &RowRef) {
+    if shared.shutdown.flagged() {
+        return;
+    }
+    let released = lock(&shared.table).retire(row);
+    // The table lock is released: dropping let-go blocks drops their rows.
+    drop(released);
 }
 
 /// The kill scan, once, after the kill token is cancelled: aborts the task

@@ -68,6 +68,9 @@ pub(crate) struct RowState {
     /// The kind of the instance this row describes (fits in padding: the
     /// row does not grow).
     pub(crate) kind: Kind,
+    /// Whether a declared service ever ran under this name: such a row is
+    /// never evicted, whatever runs under it later (padding too).
+    pub(crate) declared: bool,
 }
 
 /// What few rows need.
@@ -98,6 +101,13 @@ impl RowState {
     /// The rare part, made when first needed.
     pub(crate) fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Whether the row may leave the table (see [`table`](super::table)):
+    /// not a declared service's, its instance has ended, and no hidden
+    /// instance still runs under its name.
+    pub(crate) fn finished(&self) -> bool {
+        !self.declared && !self.status.is_active() && self.others().is_empty()
     }
 
     /// Frees the rare part once it holds nothing.
@@ -153,6 +163,7 @@ impl Row {
                 abort: None,
                 extra: None,
                 kind,
+                declared: kind == Kind::Declared,
             }),
         }
     }
@@ -189,6 +200,13 @@ impl Row {
     pub(crate) fn failed(&self) -> Option<Status> {
         let s = lock(&self.state);
         (s.kind != Kind::Job && matches!(s.status, Status::Failed { .. })).then(|| s.status.clone())
+    }
+
+    /// The instance the row shows, when the row is
+    /// [`finished`](RowState::finished).
+    pub(crate) fn finished_instance(&self) -> Option<InstanceId> {
+        let s = lock(&self.state);
+        s.finished().then_some(s.instance)
     }
 
     /// The status the row shows.

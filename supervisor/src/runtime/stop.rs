@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::lease;
 use super::shared::Shared;
+use super::table::Table;
 use crate::error::{Error, ServiceFailure};
 use crate::panic::lock;
 use crate::status::Status;
@@ -105,16 +106,15 @@ fn outcome(shared: &Shared) -> Result<(), Error> {
     let forced = shared.shutdown.forced();
     let mut failures: Vec<ServiceFailure> = {
         let table = lock(&shared.table);
-        table
-            .rows()
-            .filter_map(|row| {
-                row.failed().map(|status| ServiceFailure {
-                    name: Arc::clone(&row.name),
-                    status,
-                    forced: false,
-                })
+        let mut failures = lost_failures(&table);
+        failures.extend(table.rows().filter_map(|row| {
+            row.failed().map(|status| ServiceFailure {
+                name: Arc::clone(&row.name),
+                status,
+                forced: false,
             })
-            .collect()
+        }));
+        failures
     };
     failures.extend(
         shared
@@ -132,6 +132,21 @@ fn outcome(shared: &Shared) -> Result<(), Error> {
     } else {
         Err(Error::Services { failures })
     }
+}
+
+/// Failed tasks whose rows were evicted, as their rows would have reported
+/// them: not when the name has a row again (that row, showing a later
+/// instance, speaks for the name).
+fn lost_failures(table: &Table) -> Vec<ServiceFailure> {
+    table
+        .lost_failures()
+        .filter(|(name, _)| table.get(name).is_none())
+        .map(|(name, status)| ServiceFailure {
+            name: Arc::clone(name),
+            status: status.clone(),
+            forced: false,
+        })
+        .collect()
 }
 
 /// Owned by the watcher task: dropped before the shutdown finished, the
