@@ -213,3 +213,25 @@ async fn unique_job_names_keep_the_table_at_the_bound() {
     assert_eq!(&*rows[99].name, "rt-unique-4999");
     sup.shutdown(Duration::from_secs(1)).await.expect("clean");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_that_end_on_an_outside_cancellation_stay_too() {
+    let token = supervisor::CancellationToken::new();
+    let sup = Builder::new()
+        .only(Vec::<String>::new())
+        .retain_finished(0)
+        .cancellation_token(token.clone())
+        .start()
+        .expect("starts");
+    for i in 0..1000 {
+        sup.spawn(idle_task(&format!("rt-outside-{i}")))
+            .expect("spawn");
+    }
+    tokio::task::yield_now().await;
+    // The tasks see the token at once, perhaps before the shutdown's driver
+    // does: they end in the shutdown all the same.
+    token.cancel();
+    wait_idle(&sup, Duration::from_secs(10)).await;
+    assert_eq!(sup.snapshot().len(), 1000, "{sup}");
+    sup.shutdown(Duration::from_secs(1)).await.expect("clean");
+}

@@ -370,9 +370,10 @@ pub(crate) fn abort(shared: &Shared, row: &RowRef, instance: Option<InstanceId>)
 /// retention, before the active count is given back (so whoever sees the
 /// count drop sees the table already trimmed). Not once the shutdown has
 /// begun: nothing new can start then, and the final table shows every row
-/// that ended in it.
+/// that ended in it. (The token too, not only the flag: a task told by a
+/// cancellation from outside may end before the driver sets the flag.)
 fn retire(shared: &Shared, row: &RowRef) {
-    if shared.shutdown.flagged() {
+    if shared.is_stopping() {
         return;
     }
     let released = lock(&shared.table).retire(row);
