@@ -293,6 +293,7 @@ fn hand_over(
     }
     s.instance = id;
     s.kind = kind;
+    s.declared |= kind == Kind::Declared;
     s.status = status;
     s.restarts = 0;
     s.started_at = now;
@@ -522,6 +523,35 @@ mod tests {
         assert!(is_active(first.row(), first.id()), "the hidden one runs on");
         assert!(first.end(Status::Completed), "then it ends too");
         assert_eq!(shared.active.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_row_a_declared_service_ran_under_is_never_evicted() {
+        let shared = shared();
+        shared.retain_finished(0);
+        let name: Arc<str> = Arc::from("svc");
+        let task = take(&shared, "svc", OnName::Share);
+        let declared = Lease::take(
+            &shared,
+            &name,
+            Status::Running,
+            OnName::Replace,
+            Kind::Declared,
+        )
+        .expect("registered");
+        assert!(!task.end(Status::Completed), "replaced");
+        assert!(declared.end(Status::Completed));
+        let job = Lease::take(&shared, &name, Status::Running, OnName::Share, Kind::Job)
+            .expect("registered");
+        assert!(job.end(Status::Completed));
+        assert!(
+            shared.row("svc").is_some(),
+            "a declared service's row stays"
+        );
+
+        let other = take(&shared, "other", OnName::Share);
+        assert!(other.end(Status::Completed));
+        assert!(shared.row("other").is_none(), "a task's row goes");
     }
 
     #[tokio::test]

@@ -313,7 +313,8 @@ impl Table {
     pub(crate) fn retire(&mut self, row: &RowRef) -> Released {
         let at = row.position();
         let bit = 1u64 << (at % BLOCK);
-        let Some(slab) = self.blocks.get_mut(at / BLOCK) else {
+        // A position past `u32` (4 billion rows at once) is never retired.
+        let (Ok(entry), Some(slab)) = (u32::try_from(at), self.blocks.get_mut(at / BLOCK)) else {
             return Released::none();
         };
         let here = slab
@@ -327,8 +328,7 @@ impl Table {
             return Released::none();
         };
         slab.ringed |= bit;
-        let at = u32::try_from(at).unwrap_or(NONE);
-        self.retention.ring.push_back((at, instance));
+        self.retention.ring.push_back((entry, instance));
         self.retention.retired += 1;
         self.trim()
     }
