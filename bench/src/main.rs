@@ -5,6 +5,7 @@
 //! cargo run --release -p bench -- [--services 100000] [--reps 7] [--json PATH]
 //! cargo run --release -p bench -- --smoke              # CI: small and quick
 //! cargo run --release -p bench -- soak --services 10000 --for 30s
+//! cargo run --release -p bench -- soak --jobs-unique     # a million jobs, flat memory
 //! ```
 //!
 //! Every measurement runs in a child process of its own (this binary again,
@@ -15,6 +16,7 @@
 mod deps;
 mod scenarios;
 mod soak;
+mod soak_jobs;
 mod stats;
 
 use std::collections::BTreeMap;
@@ -47,12 +49,22 @@ usage:
       aborted; checks the bookkeeping and the memory, exits 1 on a violation.
   bench deps [--reps R]
       1,000 declared services in 10 layers (each after the one below it)
-      against 1,000 without `after`: start and shutdown per service.";
+      against 1,000 without `after`: start and shutdown per service.
+  bench soak --jobs-unique [--jobs N]
+      N jobs (default 1000000), each under a name of its own, a few hundred
+      in flight; a tenth are blocking closures, some panic. Prints RSS after
+      the warm-up (a tenth), half-way and at the end, and exits 1 when memory
+      grew beyond a small bound, rows exceed the retention bound, a value is
+      wrong, or the shutdown returns Err.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("child") => child(&args[1..]),
+        Some("soak") if args[1..].iter().any(|a| a == "-h" || a == "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Some("soak") => soak::Options::parse(&args[1..]).map(soak::run),
         Some("deps") => deps::Options::parse(&args[1..]).map(deps::run),
         Some("-h" | "--help") => {

@@ -38,7 +38,12 @@ pub(crate) struct Options {
     services: usize,
     duration: Duration,
     seed: u64,
+    /// `Some(n)`: the job soak instead, `n` jobs under unique names.
+    jobs_unique: Option<u64>,
 }
+
+/// How many jobs `--jobs-unique` runs unless `--jobs` says otherwise.
+const DEFAULT_UNIQUE_JOBS: u64 = 1_000_000;
 
 impl Options {
     pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
@@ -46,7 +51,9 @@ impl Options {
             services: 10_000,
             duration: Duration::from_secs(30),
             seed: 1,
+            jobs_unique: None,
         };
+        let mut jobs = DEFAULT_UNIQUE_JOBS;
         let mut flags = Flags::new(args);
         while let Some(flag) = flags.next_flag() {
             match flag {
@@ -57,8 +64,16 @@ impl Options {
                         .map_err(|e| format!("--for: cannot read `{text}`: {e}"))?;
                 }
                 "--seed" => options.seed = flags.value(flag)?,
+                "--jobs-unique" => options.jobs_unique = Some(jobs),
+                "--jobs" => jobs = flags.value(flag)?,
                 other => return Err(format!("soak: unknown flag `{other}`")),
             }
+        }
+        if options.jobs_unique.is_some() {
+            if jobs == 0 {
+                return Err("soak: --jobs must be at least 1".to_string());
+            }
+            options.jobs_unique = Some(jobs);
         }
         if options.services == 0 {
             return Err("soak: --services must be at least 1".to_string());
@@ -317,6 +332,9 @@ impl Soak {
 }
 
 pub(crate) fn run(options: Options) -> ExitCode {
+    if let Some(jobs) = options.jobs_unique {
+        return crate::soak_jobs::run(jobs);
+    }
     install_panic_hook();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -336,11 +354,15 @@ async fn soak(options: Options) -> bool {
         services,
         duration,
         seed,
+        ..
     } = options;
     let sup = supervisor::Builder::new()
         .only(Vec::<String>::new())
         .handle_signals(false)
         .shutdown_timeout(SHUTDOWN_TIMEOUT)
+        // Every row is checked against its service's record, so every row
+        // stays: this workload's names are few and reused.
+        .retain_finished(usize::MAX)
         .start()
         .expect("a supervisor starts inside a runtime");
     let mut soak = Soak {

@@ -13,6 +13,7 @@ use crate::runtime::lease::{self, Lease, OnName, Role};
 use crate::runtime::service::{Instance, Place, Work};
 use crate::runtime::shared::{Config, Declared, Node, Shared};
 use crate::runtime::stop;
+use crate::runtime::table::DEFAULT_RETAIN_FINISHED;
 use crate::spec::{registry, RestartPolicy};
 use crate::state::States;
 use crate::status::Status;
@@ -53,6 +54,7 @@ pub struct Builder {
     systemd: bool,
     #[cfg(feature = "http")]
     health: Option<std::net::SocketAddr>,
+    retain_finished: usize,
 }
 
 impl Default for Builder {
@@ -102,6 +104,7 @@ impl Builder {
             systemd: true,
             #[cfg(feature = "http")]
             health: None,
+            retain_finished: DEFAULT_RETAIN_FINISHED,
         }
     }
 
@@ -271,6 +274,63 @@ impl Builder {
     /// ```
     pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    /// Keeps the rows of at most `n` finished tasks and jobs (default
+    /// 1,000), so that a program that spawns under ever new names runs in
+    /// flat memory; the oldest finished go first.
+    ///
+    /// A row is finished when it shows a task ([`Supervisor::spawn`]) or job
+    /// ([`Supervisor::spawn_blocking`], [`Supervisor::spawn_oneshot`]) that
+    /// has ended, and nothing else runs under its name. Rows of declared
+    /// services always stay, whatever runs under their names later. A name
+    /// used again after its row went gets a new row, at the end of the
+    /// snapshot.
+    ///
+    /// The table thus holds the declared services, what is active, and at
+    /// most `n` finished rows. Rows that finish once shutdown has begun are
+    /// all kept, so the final table shows everything that was running when
+    /// it began. A failed task whose row went is still named by the
+    /// shutdown's result (up to 1,000 such), unless a later instance under
+    /// its name ended otherwise; a job's failure never is (it belongs to its
+    /// handle). `0` keeps no finished row; `usize::MAX` keeps them all.
+    ///
+    /// # Memory
+    ///
+    /// Rows are stored in blocks of 64, and a block's memory is freed once
+    /// all its rows have gone and nothing points into it any more. A
+    /// [`TaskHandle`](crate::TaskHandle), a
+    /// [`BlockingHandle`](crate::BlockingHandle) or a clone of a run's
+    /// [`Context`](crate::Context) kept alive keeps its row's whole block
+    /// (a few kilobytes), as does a row in it that never finishes (a declared
+    /// service, a task that runs for ever). An evicted row's metric handles
+    /// are dropped with it; a metrics recorder may still keep the series of
+    /// its label.
+    ///
+    /// [`Supervisor::spawn`]: crate::Supervisor::spawn
+    /// [`Supervisor::spawn_blocking`]: crate::Supervisor::spawn_blocking
+    /// [`Supervisor::spawn_oneshot`]: crate::Supervisor::spawn_oneshot
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sup = supervisor::Builder::new()
+    ///     .only(Vec::<String>::new())
+    ///     .retain_finished(2)
+    ///     .start()?;
+    /// for i in 0..5 {
+    ///     let job = sup.spawn_oneshot(format!("report-{i}"), move |_ctx| async move { i });
+    ///     assert_eq!(job.join().await?, i);
+    /// }
+    /// let names: Vec<String> = sup.snapshot().iter().map(|row| row.name.to_string()).collect();
+    /// assert_eq!(names, ["report-3", "report-4"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn retain_finished(mut self, n: usize) -> Self {
+        self.retain_finished = n;
         self
     }
 
@@ -575,6 +635,7 @@ impl Builder {
             health: health.as_ref().map(|(_, addr)| *addr),
         };
         let shared = Shared::new(config, root, self.shutdown_timeout);
+        shared.retain_finished(self.retain_finished);
         stop::adopt(&shared, runtime.clone());
         start_declared(&shared, &runtime, plan, &self.policies);
         let sup = Supervisor { shared };

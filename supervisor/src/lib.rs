@@ -317,7 +317,8 @@
 //! Every run of a service is inside a `tracing` span `service` with the fields
 //! `name` and `attempt`; start, completion, failure (with the reason), restart
 //! (with the attempt and the delay) and abort are logged at info, warn or
-//! error. Metrics go through the [`metrics`](https://docs.rs/metrics) facade,
+//! error; a job's start and success (`spawn_blocking`, `spawn_oneshot`) at
+//! debug, since jobs can run by the million. Metrics go through the [`metrics`](https://docs.rs/metrics) facade,
 //! to whatever recorder the program installs:
 //!
 //! | metric | kind | label | meaning |

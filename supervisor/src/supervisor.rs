@@ -168,7 +168,8 @@ impl Supervisor {
         !self.shared.is_stopping() && deps::all_ready(&self.shared)
     }
 
-    /// One row per name, finished ones too, in order of first start.
+    /// One row per name, finished ones too (for tasks and jobs, the latest
+    /// [`Builder::retain_finished`] of them), in order of first start.
     ///
     /// Linear in the number of names; holds no lock across user code.
     ///
@@ -518,11 +519,17 @@ impl Supervisor {
     /// Runs a CPU-bound closure on the supervisor's own worker threads, at
     /// most 8 at once (the others wait, `Queued`). Its wall and CPU time are
     /// recorded; a panic becomes [`BlockingError::Panicked`](crate::BlockingError::Panicked)
-    /// and a `Failed` row.
+    /// and a `Failed` row. That failure is the handle's to report: it does
+    /// not make [`shutdown`](Supervisor::shutdown) or [`run`](Supervisor::run)
+    /// return `Err` (a job still running at the shutdown deadline does).
     ///
     /// Jobs may share a name: each counts as active, and the row shows the
     /// latest. A job spawned after shutdown began gets no row, and its
     /// `join` returns [`BlockingError::Aborted`](crate::BlockingError::Aborted).
+    ///
+    /// The closure runs inside the supervisor's tokio runtime context, as it
+    /// would on tokio's own blocking pool: `tokio::runtime::Handle::current()`
+    /// works there, to spawn a task or `block_on` an async call.
     ///
     /// # Examples
     ///
@@ -530,6 +537,12 @@ impl Supervisor {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+    /// let fetched = sup.spawn_blocking("sync-client", || {
+    ///     // Blocking code that calls into async code through the runtime.
+    ///     tokio::runtime::Handle::current().block_on(async { "fetched" })
+    /// });
+    /// assert_eq!(fetched.join().await?, "fetched");
+    ///
     /// let jobs: Vec<_> = (0..4u64)
     ///     .map(|i| sup.spawn_blocking("square", move || i * i))
     ///     .collect();
@@ -551,7 +564,9 @@ impl Supervisor {
     /// Runs an async job with a typed result, under the same snapshot and
     /// shutdown: it receives a [`Context`](crate::Context), is left to finish
     /// until the shutdown timeout, and a panic becomes
-    /// [`BlockingError::Panicked`](crate::BlockingError::Panicked).
+    /// [`BlockingError::Panicked`](crate::BlockingError::Panicked) (and a
+    /// `Failed` row, which, as for `spawn_blocking`, the shutdown's result
+    /// does not count).
     ///
     /// # Examples
     ///

@@ -24,24 +24,7 @@ impl Proc {
     /// Starts `procsvc` with the given services and timeout, and waits for
     /// its `ready` line (signal handlers installed).
     fn start(only: &str, timeout_ms: u64) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_procsvc"))
-            .env("PROCSVC_ONLY", only)
-            .env("PROCSVC_TIMEOUT_MS", timeout_ms.to_string())
-            .env("RUST_BACKTRACE", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("procsvc starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut proc = Proc { child, lines };
-        proc.expect_line("ready", SLACK);
-        proc
+        Proc::start_with_env(only, timeout_ms, &[], true)
     }
 
     /// Waits, at most `within`, for the program's next line on stdout, which
@@ -189,4 +172,69 @@ fn a_failed_service_makes_the_exit_code_one() {
         stderr.contains("`broken` failed: the configuration file is missing"),
         "{stderr}"
     );
+}
+
+impl Proc {
+    /// [`Proc::start`] with extra environment variables; waits for `ready`
+    /// only when `ready` is set (a program that ends by itself may exit
+    /// before printing it).
+    fn start_with_env(only: &str, timeout_ms: u64, env: &[(&str, &str)], ready: bool) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_procsvc"))
+            .env("PROCSVC_ONLY", only)
+            .env("PROCSVC_TIMEOUT_MS", timeout_ms.to_string())
+            .env("RUST_BACKTRACE", "0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("procsvc starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut proc = Proc { child, lines };
+        if ready {
+            proc.expect_line("ready", SLACK);
+        }
+        proc
+    }
+}
+
+/// Checks what `procsvc` printed about its two panicking jobs: each handled
+/// through its handle, each `failed` in the final table.
+fn assert_jobs_handled(stderr: &str) {
+    for text in [
+        "handled: the job panicked: the job's input was malformed",
+        "handled: the job panicked: the reply was malformed",
+    ] {
+        assert!(stderr.contains(text), "`{text}` in stderr:\n{stderr}");
+    }
+    for name in ["panicking-job", "panicking-oneshot"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|line| line.contains(name) && line.contains("failed")),
+            "`{name}` failed in the final table:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_panicking_job_handled_through_its_handle_exits_zero_after_sigterm() {
+    let proc = Proc::start_with_env("cooperative", 10_000, &[("PROCSVC_JOB_PANIC", "1")], true);
+    proc.signal(libc::SIGTERM);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "exit code; stderr:\n{stderr}");
+    assert_jobs_handled(&stderr);
+}
+
+#[test]
+fn a_panicking_job_handled_through_its_handle_exits_zero_when_services_complete() {
+    let proc = Proc::start_with_env("quick", 10_000, &[("PROCSVC_JOB_PANIC", "1")], false);
+    let (status, _, stderr) = proc.wait(SLACK);
+    assert_eq!(status.code(), Some(0), "exit code; stderr:\n{stderr}");
+    assert_jobs_handled(&stderr);
 }

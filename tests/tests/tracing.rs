@@ -409,3 +409,43 @@ async fn a_blocking_service_runs_inside_its_span_on_its_own_thread() {
     attempts.sort();
     assert_eq!(attempts, ["0", "1"], "{}", describe(&events));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_log_start_and_success_at_debug_and_failures_louder() {
+    let sup = start();
+    let blocking = sup.spawn_blocking("tr-quiet-blocking", || 1);
+    assert_eq!(blocking.join().await, Ok(1), "{sup}");
+    let oneshot = sup.spawn_oneshot("tr-quiet-oneshot", |_ctx| async { 2 });
+    assert_eq!(oneshot.join().await, Ok(2), "{sup}");
+    for name in ["tr-quiet-blocking", "tr-quiet-oneshot"] {
+        let events = events_of(name);
+        let shown = describe(&events);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.level == Level::DEBUG && e.message().contains("start")),
+            "the start at DEBUG:\n{shown}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.level == Level::DEBUG && e.message().contains("ended")),
+            "the success at DEBUG:\n{shown}"
+        );
+        assert!(
+            !events.iter().any(|e| e.level <= Level::INFO),
+            "nothing at INFO or above for a job that went well:\n{shown}"
+        );
+    }
+
+    let loud = sup.spawn_blocking("tr-loud-blocking", || -> u8 { panic!("job went wrong") });
+    assert!(loud.join().await.is_err(), "{sup}");
+    let events = events_of("tr-loud-blocking");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.level == Level::ERROR && e.mentions("job went wrong")),
+        "a job's failure at ERROR, with its reason:\n{}",
+        describe(&events)
+    );
+}

@@ -4,9 +4,14 @@
 //! runtime is dropped; so blocking work runs on threads of our own, detached,
 //! and the async side only awaits a oneshot channel. "Aborting" such work
 //! means we stop waiting, mark it, and discard whatever it returns later.
+//!
+//! The work runs inside the supervisor's runtime context (as it would on
+//! tokio's blocking pool), so it can reach that runtime through
+//! `Handle::current()`.
 
 use std::time::Instant;
 
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::context::Context;
@@ -22,17 +27,22 @@ pub(crate) fn thread_name(name: &str) -> String {
     name.replace('\0', " ")
 }
 
-/// Runs one piece of blocking work on the current thread, inside `span`,
-/// turning a panic into `Err(message)`; records its wall and CPU time in the
-/// row's histograms.
+/// Runs one piece of blocking work on the current thread, inside `span` and
+/// inside the supervisor's tokio runtime (so `Handle::current()` works
+/// there, as on tokio's own blocking pool), turning a panic into
+/// `Err(message)`; records its wall and CPU time in the row's histograms.
 pub(crate) fn run_timed<R>(
     row: &Row,
     span: &tracing::Span,
+    runtime: Option<&Handle>,
     f: impl FnOnce() -> R,
 ) -> Result<R, String> {
     let wall = Instant::now();
     let cpu = cpu_time::ThreadTime::try_now().ok();
-    let result = span.in_scope(|| catch(f));
+    let result = {
+        let _entered = runtime.map(Handle::enter);
+        span.in_scope(|| catch(f))
+    };
     let metrics = row.metrics();
     metrics
         .wall_time
@@ -49,6 +59,7 @@ pub(crate) fn run_timed<R>(
 /// gets its result, or the panic message.
 pub(crate) fn spawn_thread<R: Send + 'static>(
     row: &RowRef,
+    runtime: Option<Handle>,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> std::io::Result<oneshot::Receiver<Result<R, String>>> {
     let (tx, rx) = oneshot::channel();
@@ -58,7 +69,7 @@ pub(crate) fn spawn_thread<R: Send + 'static>(
     std::thread::Builder::new()
         .name(thread_name(&row.name))
         .spawn(move || {
-            let result = run_timed(&row_for_thread, &span, f);
+            let result = run_timed(&row_for_thread, &span, runtime.as_ref(), f);
             // The receiver is gone when the run was aborted: nobody waits.
             let _ = tx.send(result);
         })?;
@@ -108,10 +119,11 @@ impl ClockHold {
 /// thread and discards whatever it returns later.
 pub(crate) async fn run_service(
     row: RowRef,
+    runtime: Option<Handle>,
     ctx: Context,
     run: fn(Context) -> Result<(), BoxError>,
 ) -> Outcome {
-    let rx = match spawn_thread(&row, move || run(ctx)) {
+    let rx = match spawn_thread(&row, runtime, move || run(ctx)) {
         Ok(rx) => rx,
         Err(err) => return Outcome::Failed(format!("could not start its thread: {err}")),
     };

@@ -371,6 +371,56 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Runs `fut` until it completes (`Some` with its output) or this
+    /// context is cancelled (`None`: `fut` is dropped where it stands).
+    ///
+    /// This is the one line that makes code which never looks at its
+    /// `Context` (a library call, a loop over a stream) stop as soon as the
+    /// shutdown begins or the run is aborted, rather than at the shutdown
+    /// deadline. Since `fut` is dropped mid-way, use it only where that is
+    /// safe; code that must clean up should watch
+    /// [`cancelled`](Context::cancelled) itself.
+    ///
+    /// Cancellation is checked first: on an already cancelled context `fut`
+    /// is never polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{RestartPolicy, Status, TaskDescriptor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+    /// sup.spawn(TaskDescriptor::new("forever", RestartPolicy::Never, |ctx| async move {
+    ///     // Knows nothing of cancellation; stopped at once all the same.
+    ///     let work = std::future::pending::<()>();
+    ///     assert!(ctx.run_until_cancelled(work).await.is_none());
+    ///     Ok::<(), std::io::Error>(())
+    /// }))?;
+    /// tokio::task::yield_now().await;
+    /// sup.shutdown(Duration::from_secs(30)).await?; // returns at once
+    /// assert_eq!(sup.snapshot()[0].status, Status::Stopped);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `fut`: dropping the returned future drops `fut`.
+    pub async fn run_until_cancelled<F>(&self, fut: F) -> Option<F::Output>
+    where
+        F: Future,
+    {
+        tokio::select! {
+            biased;
+            () = self.cancelled() => None,
+            output = fut => Some(output),
+        }
+    }
+}
+
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")

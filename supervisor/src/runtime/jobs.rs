@@ -33,6 +33,11 @@ type JobResult<R> = Result<R, BlockingError>;
 ///
 /// Dropping the handle does not stop the job.
 ///
+/// A job's failure belongs to its handle: a panic shows as `Failed` in the
+/// job's row and comes out of [`join`](BlockingHandle::join), but it does
+/// not make the supervisor's `shutdown` or `run` return `Err`. A job still
+/// running at the shutdown deadline does, as any service would.
+///
 /// # Examples
 ///
 /// ```
@@ -173,6 +178,35 @@ impl<R> BlockingHandle<R> {
         }
     }
 
+    /// Whether [`join`](BlockingHandle::join) would return at once: the job
+    /// has ended and its result is waiting to be taken, or it was never
+    /// started (refused: shutdown had begun, or its name was invalid).
+    ///
+    /// For callers that poll, e.g. once per frame or per tick, instead of
+    /// awaiting `join`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+    /// let job = sup.spawn_blocking("render", || "frame");
+    /// while !job.is_finished() {
+    ///     tokio::task::yield_now().await; // other work here
+    /// }
+    /// assert_eq!(job.join().await?, "frame");
+    /// # Ok(()) }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        match &self.result {
+            // The job's side always sends before it goes (its `Drop` too),
+            // so an empty channel means the job has not ended yet.
+            Ok(rx) => !rx.is_empty(),
+            Err(_) => true,
+        }
+    }
+
     /// Aborts this job (not a later one under the same name): it ends
     /// `Aborted`, which is not an error, and `join` returns
     /// [`BlockingError::Aborted`]. A running blocking closure cannot be
@@ -250,7 +284,9 @@ impl<R> Job<R> {
                 tracing::warn!(service = %name, "job aborted at the shutdown deadline")
             }
             Status::Aborted => tracing::info!(service = %name, "job aborted"),
-            _ => tracing::info!(service = %name, "job ended: {status}"),
+            // Success is routine for jobs, which may run by the million:
+            // debug, where a service's completion is info.
+            _ => tracing::debug!(service = %name, "job ended: {status}"),
         }
         lease.end(status);
         if let Some(tx) = self.tx.take() {
@@ -332,8 +368,7 @@ where
         return BlockingHandle::refused(name, error);
     }
     let taken = stop::runtime(shared, &name).and_then(|runtime| {
-        Lease::take(shared, &name, initial, OnName::Share, Role::Imperative)
-            .map(|lease| (runtime, lease))
+        Lease::take(shared, &name, initial, OnName::Share, Role::Job).map(|lease| (runtime, lease))
     });
     let (runtime, lease) = match taken {
         Ok(taken) => taken,
@@ -404,12 +439,13 @@ where
             if let Some(lease) = &job.lease {
                 lease.running();
             }
-            tracing::info!(service = %job.row.name, "job started");
+            tracing::debug!(service = %job.row.name, "job started");
             let (tx, rx) = oneshot::channel();
             let row = job.row.clone();
             let span = tracing::Span::current();
+            let runtime = shared.runtime().cloned();
             pool::execute(Box::new(move || {
-                let result = run_timed(&row, &span, f);
+                let result = run_timed(&row, &span, runtime.as_ref(), f);
                 // The slot is free once the closure has really returned.
                 drop(permit);
                 let _ = tx.send(result);
@@ -445,7 +481,7 @@ where
                 Ok(future) => future,
                 Err(message) => return job.panicked(message),
             };
-            tracing::info!(service = %job.row.name, "job started");
+            tracing::debug!(service = %job.row.name, "job started");
             job.settle(CatchUnwind::new(Box::pin(future))).await;
         },
     )

@@ -33,13 +33,19 @@
 //! ([`Lease::take`] with [`OnName::Replace`]). So the count is exact, and a
 //! stale instance can never write over a newer one: every write names its
 //! instance id and is dropped when the row has moved on.
+//!
+//! Whoever makes a task's or job's row *finished* (its instance ended and
+//! nothing else runs under its name) hands it to the table's retention,
+//! which may evict the oldest finished row (see [`table`](super::table)). A
+//! handle to an evicted row stays harmless by the same rule: its instance
+//! has ended, and instance ids are never reused.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::row::{Aborter, InstanceId, Row, RowState};
+use super::row::{Aborter, InstanceId, Kind, Row, RowState, Start};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
@@ -71,12 +77,24 @@ pub(crate) struct Lease {
     ended: bool,
 }
 
-/// Who an instance is: a declared service (with its `ready = ...`), or an
-/// imperative task or job (ready while running, never waited for).
+/// Who an instance is: a declared service (with its `ready = ...`), an
+/// imperative task, or a job (both ready while running, never waited for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
     Declared(Readiness),
-    Imperative,
+    Task,
+    Job,
+}
+
+impl Role {
+    /// What its row records of it.
+    fn kind(self) -> Kind {
+        match self {
+            Role::Declared(_) => Kind::Declared,
+            Role::Task => Kind::Task,
+            Role::Job => Kind::Job,
+        }
+    }
 }
 
 impl Lease {
@@ -96,7 +114,7 @@ impl Lease {
     ) -> Result<Lease, Error> {
         let (readiness, declared) = match role {
             Role::Declared(readiness) => (readiness, true),
-            Role::Imperative => (Readiness::Started, false),
+            Role::Task | Role::Job => (Readiness::Started, false),
         };
         let ready = status == Status::Running && readiness == Readiness::Started;
         let now = Instant::now();
@@ -115,20 +133,29 @@ impl Lease {
             });
         }
         let id = shared.next_id();
+        let start = Start {
+            instance: id,
+            kind: role.kind(),
+            status,
+            ready,
+            at: now,
+        };
+        // A new name gets a row made from `start`; a known one is handed
+        // over to it.
         let mut fresh = false;
         let row = table.row_for(name, || {
             fresh = true;
-            Row::new(Arc::clone(name), id, status.clone(), ready, now)
+            shared.emit(name, &start.status, start.ready);
+            Row::new(Arc::clone(name), start.clone())
         });
-        let previous = if fresh {
-            shared.emit(name, &status, ready);
+        let replaced = if fresh {
             None
         } else {
-            Some(hand_over(shared, &row, id, status, ready, now, on_name))
+            hand_over(shared, &row, start, on_name)
         };
         shared.active.acquire();
         drop(table);
-        if let Some(Some(replaced)) = previous {
+        if let Some(replaced) = replaced {
             tracing::info!(service = %name, "replaced: aborting the previous instance");
             shared.active.release();
             replaced.stop();
@@ -270,9 +297,13 @@ impl Lease {
             take_hidden(&mut s, self.id).is_some()
         };
         let token = take_run_token(&mut s, self.id);
+        let finished = left && s.finished();
         drop(s);
         if let Some(token) = token {
             token.cancel();
+        }
+        if finished {
+            retire(&self.shared, &self.row);
         }
         if left {
             if killed {
@@ -330,15 +361,7 @@ impl Replaced {
 /// Hands the row to instance `id`. An active previous instance either
 /// leaves the active set (`Replace`: returned, for the caller to give its
 /// count back and stop it) or stays in it, hidden (`Share`).
-fn hand_over(
-    shared: &Shared,
-    row: &Row,
-    id: InstanceId,
-    status: Status,
-    ready: bool,
-    now: Instant,
-    on_name: OnName,
-) -> Option<Replaced> {
+fn hand_over(shared: &Shared, row: &Row, start: Start, on_name: OnName) -> Option<Replaced> {
     let mut s = lock(&row.state);
     let mut replaced = None;
     if s.status.is_active() {
@@ -354,12 +377,14 @@ fn hand_over(
             OnName::Share => s.extra_mut().others.push((previous, aborter)),
         }
     }
-    s.instance = id;
-    shared.emit(&row.name, &status, ready);
-    s.status = status;
-    s.ready = ready;
+    s.instance = start.instance;
+    s.kind = start.kind;
+    s.declared |= start.kind == Kind::Declared;
+    shared.emit(&row.name, &start.status, start.ready);
+    s.status = start.status;
+    s.ready = start.ready;
     s.restarts = 0;
-    s.started_at = now;
+    s.started_at = start.at;
     s.ended_at = None;
     s.last_failure = None;
     replaced
@@ -393,7 +418,7 @@ pub(crate) fn attach(shared: &Shared, row: &Row, instance: InstanceId, aborter: 
 /// program's request: the row shows it `Aborted` at once, its run's
 /// `Context` is cancelled, its task aborted, and the active count given
 /// back. `false` when it was not active.
-pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) -> bool {
+pub(crate) fn abort(shared: &Shared, row: &RowRef, instance: Option<InstanceId>) -> bool {
     let mut s = lock(&row.state);
     let current = s.instance;
     let target = instance.unwrap_or(current);
@@ -415,8 +440,12 @@ pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) ->
         }
     };
     let token = take_run_token(&mut s, target);
+    let finished = s.finished();
     drop(s);
     tracing::info!(service = %row.name, "aborted on request");
+    if finished {
+        retire(shared, row);
+    }
     shared.active.release();
     if let Some(token) = token {
         token.cancel();
@@ -425,6 +454,22 @@ pub(crate) fn abort(shared: &Shared, row: &Row, instance: Option<InstanceId>) ->
         aborter.fire();
     }
     true
+}
+
+/// Hands a row that has just finished (see
+/// [`RowState::finished`](super::row::RowState::finished)) to the table's
+/// retention, before the active count is given back (so whoever sees the
+/// count drop sees the table already trimmed). Not once the shutdown has
+/// begun: nothing new can start then, and the final table shows every row
+/// that ended in it. (The token too, not only the flag: a task told by a
+/// cancellation from outside may end before the driver sets the flag.)
+fn retire(shared: &Shared, row: &RowRef) {
+    if shared.is_stopping() {
+        return;
+    }
+    let released = lock(&shared.table).retire(row);
+    // The table lock is released: dropping let-go blocks drops their rows.
+    drop(released);
 }
 
 /// The kill scan, once, after the kill token is cancelled: aborts the task
@@ -555,7 +600,7 @@ mod tests {
             &Arc::from(name),
             Status::Running,
             on_name,
-            Role::Imperative,
+            Role::Task,
         )
         .expect("registered")
     }
@@ -600,6 +645,35 @@ mod tests {
         assert!(is_active(first.row(), first.id()), "the hidden one runs on");
         assert!(first.end(Status::Completed), "then it ends too");
         assert_eq!(shared.active.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_row_a_declared_service_ran_under_is_never_evicted() {
+        let shared = shared();
+        shared.retain_finished(0);
+        let name: Arc<str> = Arc::from("svc");
+        let task = take(&shared, "svc", OnName::Share);
+        let declared = Lease::take(
+            &shared,
+            &name,
+            Status::Running,
+            OnName::Replace,
+            Role::Declared(Readiness::Started),
+        )
+        .expect("registered");
+        assert!(!task.end(Status::Completed), "replaced");
+        assert!(declared.end(Status::Completed));
+        let job = Lease::take(&shared, &name, Status::Running, OnName::Share, Role::Job)
+            .expect("registered");
+        assert!(job.end(Status::Completed));
+        assert!(
+            shared.row("svc").is_some(),
+            "a declared service's row stays"
+        );
+
+        let other = take(&shared, "other", OnName::Share);
+        assert!(other.end(Status::Completed));
+        assert!(shared.row("other").is_none(), "a task's row goes");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | `row` | one name's row: plain data, and how it reads |
-//! | `table` | the row arena and the name index |
+//! | `table` | the row arena, the name index, and which finished rows to keep |
 //! | `shutdown` | the shutdown's state: begun, deadline, driver, result |
 //! | `shared` | what one supervisor's parts share: configuration, shutdown state, table, active count, job slots |
 //! | `lease` | **the life of an instance**: registration, every row change, the active count, aborts |

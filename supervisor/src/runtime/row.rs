@@ -17,6 +17,18 @@ use crate::status::{ServiceSnapshot, Status};
 /// The id of one instance: unique within a supervisor, never reused.
 pub(crate) type InstanceId = u64;
 
+/// What kind of instance a row shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A service declared with `#[supervised]`.
+    Declared,
+    /// A task started by `Supervisor::spawn`.
+    Task,
+    /// A job (`spawn_blocking`, `spawn_oneshot`): its failure is its
+    /// handle's to report, not the shutdown's.
+    Job,
+}
+
 /// One name's row.
 pub(crate) struct Row {
     pub(crate) name: Arc<str>,
@@ -56,6 +68,12 @@ pub(crate) struct RowState {
     /// The rarely used part: boxed, since almost every row has none of it,
     /// and rows are what 100,000 services multiply.
     pub(crate) extra: Option<Box<Extra>>,
+    /// The kind of the instance this row describes (fits in padding: the
+    /// row does not grow).
+    pub(crate) kind: Kind,
+    /// Whether a declared service ever ran under this name: such a row is
+    /// never evicted, whatever runs under it later (padding too).
+    pub(crate) declared: bool,
 }
 
 /// What few rows need.
@@ -92,6 +110,13 @@ impl RowState {
         self.extra.get_or_insert_with(Box::default)
     }
 
+    /// Whether the row may leave the table (see [`table`](super::table)):
+    /// not a declared service's, its instance has ended, and no hidden
+    /// instance still runs under its name.
+    pub(crate) fn finished(&self) -> bool {
+        !self.declared && !self.status.is_active() && self.others().is_empty()
+    }
+
     /// Frees the rare part once it holds nothing.
     pub(crate) fn tidy(&mut self) {
         if self.extra.as_ref().is_some_and(|extra| {
@@ -122,27 +147,33 @@ impl Aborter {
     }
 }
 
+/// How a row starts out for a new instance.
+#[derive(Clone)]
+pub(crate) struct Start {
+    pub(crate) instance: InstanceId,
+    pub(crate) kind: Kind,
+    pub(crate) status: Status,
+    pub(crate) ready: bool,
+    pub(crate) at: Instant,
+}
+
 impl Row {
-    pub(crate) fn new(
-        name: Arc<str>,
-        instance: InstanceId,
-        status: Status,
-        ready: bool,
-        now: Instant,
-    ) -> Self {
+    pub(crate) fn new(name: Arc<str>, start: Start) -> Self {
         Row {
             name,
             metrics: OnceLock::new(),
             state: Mutex::new(RowState {
-                instance,
-                status,
-                ready,
+                instance: start.instance,
+                status: start.status,
+                ready: start.ready,
                 restarts: 0,
-                started_at: now,
+                started_at: start.at,
                 ended_at: None,
                 last_failure: None,
                 abort: None,
                 extra: None,
+                kind: start.kind,
+                declared: start.kind == Kind::Declared,
             }),
         }
     }
@@ -175,15 +206,35 @@ impl Row {
         }
     }
 
-    /// `Some(Failed { .. })` when the row's service failed.
+    /// `Some(Failed { .. })` when the row's service failed; never for a
+    /// job, whose failure its handle reports.
     pub(crate) fn failed(&self) -> Option<Status> {
         let s = lock(&self.state);
-        matches!(s.status, Status::Failed { .. }).then(|| s.status.clone())
+        (s.kind != Kind::Job && matches!(s.status, Status::Failed { .. })).then(|| s.status.clone())
+    }
+
+    /// The instance the row shows, when the row is
+    /// [`finished`](RowState::finished).
+    pub(crate) fn finished_instance(&self) -> Option<InstanceId> {
+        let s = lock(&self.state);
+        s.finished().then_some(s.instance)
     }
 
     /// The status the row shows.
     #[cfg(test)]
     pub(crate) fn status(&self) -> Status {
         lock(&self.state).status.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row per service: 100,000 services multiply every byte.
+    #[test]
+    fn a_row_stays_small() {
+        let size = std::mem::size_of::<Row>();
+        assert!(size <= 152, "a row grew to {size} bytes");
     }
 }

@@ -100,7 +100,7 @@ impl Instance {
         on_name: OnName,
     ) -> Result<Started, Error> {
         let runtime = stop::runtime(shared, &name)?;
-        let lease = Lease::take(shared, &name, Status::Running, on_name, Role::Imperative)?;
+        let lease = Lease::take(shared, &name, Status::Running, on_name, Role::Task)?;
         Ok(Instance::launch(&runtime, lease, work, policy))
     }
 
@@ -221,7 +221,8 @@ impl Instance {
                 entry: Entry::Blocking { run, .. },
                 ..
             } => {
-                let run = blocking::run_service(row.clone(), ctx.detachable(), *run);
+                let runtime = shared.runtime().cloned();
+                let run = blocking::run_service(row.clone(), runtime, ctx.detachable(), *run);
                 return Run::Boxed(Box::pin(run.instrument(span)));
             }
         };
@@ -391,7 +392,7 @@ mod tests {
             &Arc::from("probe"),
             Status::Running,
             OnName::Share,
-            Role::Imperative,
+            Role::Task,
         )
         .expect("registered");
         let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));

@@ -234,6 +234,13 @@ impl Shared {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Keeps at most `limit` finished rows of tasks and jobs (see
+    /// [`table`](super::table)).
+    pub(crate) fn retain_finished(&self, limit: usize) {
+        let released = lock(&self.table).set_limit(limit);
+        drop(released);
+    }
+
     /// The row of `name`, if it has one.
     pub(crate) fn row(&self, name: &str) -> Option<RowRef> {
         lock(&self.table).get(name)

@@ -17,6 +17,7 @@ use super::deps;
 use super::lease;
 use super::shared::Shared;
 use super::shutdown::Cause;
+use super::table::Table;
 use crate::error::{Error, ServiceFailure};
 use crate::panic::lock;
 use crate::status::Status;
@@ -135,22 +136,22 @@ pub(crate) fn force(shared: &Shared) {
     shared.shutdown.force();
 }
 
-/// What `shutdown` returns: every row whose service failed, then every name
-/// aborted at the deadline (each name once).
+/// What `shutdown` returns: every row whose service failed (a job's failure
+/// is its handle's, see [`Row::failed`](super::row::Row::failed)), then every
+/// name aborted at the deadline, jobs included (each name once).
 fn outcome(shared: &Shared) -> Result<(), Error> {
     let forced = shared.shutdown.forced();
     let mut failures: Vec<ServiceFailure> = {
         let table = lock(&shared.table);
-        table
-            .rows()
-            .filter_map(|row| {
-                row.failed().map(|status| ServiceFailure {
-                    name: Arc::clone(&row.name),
-                    status,
-                    forced: false,
-                })
+        let mut failures = lost_failures(&table);
+        failures.extend(table.rows().filter_map(|row| {
+            row.failed().map(|status| ServiceFailure {
+                name: Arc::clone(&row.name),
+                status,
+                forced: false,
             })
-            .collect()
+        }));
+        failures
     };
     failures.extend(
         shared
@@ -185,6 +186,21 @@ fn outcome(shared: &Shared) -> Result<(), Error> {
         _ if failures.is_empty() => Ok(()),
         _ => Err(Error::Services { failures }),
     }
+}
+
+/// Failed tasks whose rows were evicted, as their rows would have reported
+/// them: not when the name has a row again (that row, showing a later
+/// instance, speaks for the name).
+fn lost_failures(table: &Table) -> Vec<ServiceFailure> {
+    table
+        .lost_failures()
+        .filter(|(name, _)| table.get(name).is_none())
+        .map(|(name, status)| ServiceFailure {
+            name: Arc::clone(name),
+            status: status.clone(),
+            forced: false,
+        })
+        .collect()
 }
 
 /// Owned by the watcher task: dropped before the shutdown finished, the

@@ -2,6 +2,9 @@
 //! `PROCSVC_ONLY` environment variable (comma separated), prints `ready`,
 //! and runs until a signal or until no service is active, exactly as a user's
 //! `main` would. The shutdown timeout is `PROCSVC_TIMEOUT_MS` (default 10 s).
+//!
+//! With `PROCSVC_JOB_PANIC` set, it first runs two jobs that panic and
+//! handles both through their handles (printing `handled: ...` on stderr).
 
 use std::io::Write;
 use std::time::Duration;
@@ -66,6 +69,9 @@ async fn main() -> Result<(), supervisor::Error> {
         .only(only.split(',').filter(|name| !name.is_empty()))
         .shutdown_timeout(Duration::from_millis(timeout_ms))
         .start()?;
+    if std::env::var_os("PROCSVC_JOB_PANIC").is_some() {
+        handle_panicking_jobs(&sup).await;
+    }
     tokio::spawn(async {
         println!("ready");
         let _ = std::io::stdout().flush();
@@ -73,4 +79,26 @@ async fn main() -> Result<(), supervisor::Error> {
     let result = sup.run().await;
     eprintln!("{sup}");
     result
+}
+
+/// Runs a blocking job and an async job that both panic, and handles their
+/// failures the way a program would: through `join`. Nothing else is done
+/// about them, so they must not change the exit code.
+async fn handle_panicking_jobs(sup: &supervisor::Supervisor) {
+    let blocking = sup.spawn_blocking("panicking-job", || -> u32 {
+        panic!("the job's input was malformed")
+    });
+    let oneshot = sup.spawn_oneshot("panicking-oneshot", |_ctx| async {
+        tokio::task::yield_now().await;
+        if true {
+            panic!("the reply was malformed");
+        }
+        0u32
+    });
+    for job in [blocking, oneshot] {
+        match job.join().await {
+            Ok(value) => eprintln!("unexpected: the job returned {value}"),
+            Err(err) => eprintln!("handled: {err}"),
+        }
+    }
 }
