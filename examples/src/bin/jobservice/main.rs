@@ -73,3 +73,69 @@ fn config() -> Config {
     }
     config
 }
+
+#[cfg(test)]
+mod tests {
+    use supervisor::Status;
+
+    use super::*;
+    use crate::api::tests::{free_port, http};
+    use crate::state::Progress;
+
+    /// The whole program under a supervisor, as `main` builds it: the API is
+    /// ready once the others are and it listens; it stops first, and the
+    /// worker after it, once it has made what was queued.
+    #[tokio::test]
+    async fn the_api_comes_last_and_goes_first() {
+        let listen = free_port();
+        let jobs = Jobs::default();
+        let sup = Builder::new()
+            .state(Config {
+                listen,
+                catalogue: None,
+            })
+            .state(Catalogue::default())
+            .state(jobs.clone())
+            .state(Queue::new(QUEUE_CAPACITY))
+            .state(Stats::default())
+            .start()
+            .expect("every state type given");
+        let mut events = sup.subscribe();
+
+        let health = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+        let reply = http(listen, health).await;
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}\n{sup}");
+        assert!(reply.ends_with("ready\n"), "{reply}");
+        assert_eq!(
+            sup.snapshot()
+                .iter()
+                .find(|row| &*row.name == "loader")
+                .map(|row| row.status.clone()),
+            Some(Status::Completed)
+        );
+
+        let order = "POST /jobs HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\nConnection: close\r\n\r\nresize";
+        let reply = http(listen, order).await;
+        assert!(reply.starts_with("HTTP/1.1 202 Accepted\r\n"), "{reply}");
+
+        sup.shutdown(Duration::from_secs(5))
+            .await
+            .expect("a clean stop");
+        let mut stopped = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if event.status == Status::Stopped {
+                stopped.push(event.name.to_string());
+            }
+        }
+        let position = |name: &str| stopped.iter().position(|n| n == name);
+        assert!(position("api") < position("worker"), "{stopped:?}");
+        assert!(position("api").is_some(), "{stopped:?}");
+        assert!(
+            matches!(
+                jobs.get(1).map(|job| job.progress),
+                Some(Progress::Done { .. })
+            ),
+            "the queued job was made before the worker stopped"
+        );
+    }
+}
