@@ -15,7 +15,7 @@ pub(crate) fn stats(State(jobs): State<Jobs>, State(stats): State<Stats>) {
     tracing::info!(
         done = summary.done,
         waiting = summary.waiting,
-        median = ?summary.median,
+        median_ms = summary.median.as_millis(),
         "statistics"
     );
     stats.publish(summary);
