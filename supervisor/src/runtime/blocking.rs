@@ -122,12 +122,17 @@ pub(crate) async fn run_service(
     runtime: Option<Handle>,
     ctx: Context,
     run: fn(Context) -> Result<(), BoxError>,
+    repeat: bool,
 ) -> Outcome {
     let rx = match spawn_thread(&row, runtime, move || run(ctx)) {
         Ok(rx) => rx,
         Err(err) => return Outcome::Failed(format!("could not start its thread: {err}")),
     };
-    tracing::info!("started on its own thread");
+    if repeat {
+        tracing::debug!("called again on its own thread");
+    } else {
+        tracing::info!("started on its own thread");
+    }
     let _hold = ClockHold::when_paused();
     match rx.await {
         Ok(Ok(Ok(()))) => Outcome::Returned,

@@ -222,7 +222,9 @@ impl Instance {
                 ..
             } => {
                 let runtime = shared.runtime().cloned();
-                let run = blocking::run_service(row.clone(), runtime, ctx.detachable(), *run);
+                let repeat = self.is_repeat(attempt);
+                let run =
+                    blocking::run_service(row.clone(), runtime, ctx.detachable(), *run, repeat);
                 return Run::Boxed(Box::pin(run.instrument(span)));
             }
         };
@@ -230,7 +232,11 @@ impl Instance {
             Ok(future) => future,
             Err(panic) => return Run::Failed(panic),
         };
-        span.in_scope(|| tracing::info!("started"));
+        if self.is_repeat(attempt) {
+            span.in_scope(|| tracing::debug!("called again"));
+        } else {
+            span.in_scope(|| tracing::info!("started"));
+        }
         if cooperative {
             // Told through its Context; ended by the kill scan if it does not
             // return in time. Nothing else to watch here.
@@ -358,6 +364,13 @@ impl Instance {
             });
             shared.stop();
         }
+    }
+
+    /// Whether this run is a periodic service's call after its first one:
+    /// logged at `debug`, so that a service called every few seconds does
+    /// not fill the logs.
+    fn is_repeat(&self, attempt: u32) -> bool {
+        attempt > 0 && self.place().is_some_and(|place| place.periodic)
     }
 
     /// The delay between two calls of a periodic service.

@@ -69,7 +69,7 @@ async fn drive(shared: &Shared) -> Result<(), Error> {
     tracing::info!(
         active = shared.active.get(),
         timeout = ?timeout,
-        "shutdown: cancelling every service"
+        "shutdown: telling every service to stop (those others depend on, once these have ended)"
     );
     let kill = &shared.shutdown.kill;
     // Services others depend on are told once those others have ended.
