@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Duplicate, Error};
 use crate::service::{Instance, Work};
+use crate::signal::Signals;
 use crate::supervisor::{Inner, Supervisor};
 use crate::{registry, ServiceSpec};
 
@@ -78,7 +79,8 @@ impl Builder {
     }
 
     /// Whether `run` shuts down on SIGINT/SIGTERM (default `true`). `start`
-    /// never installs handlers.
+    /// never installs handlers; [`Builder::run`] installs them before the
+    /// first service starts, [`Supervisor::run`] when it is called.
     pub fn handle_signals(mut self, yes: bool) -> Self {
         self.handle_signals = yes;
         self
@@ -93,12 +95,31 @@ impl Builder {
 
     /// Starts the services and runs until a signal, the token, or no service
     /// is active; then shuts down. What [`run_all`](crate::run_all) does.
+    ///
+    /// Unless [`handle_signals(false)`](Builder::handle_signals), the
+    /// SIGINT/SIGTERM handlers are installed after the checks and before the
+    /// first service starts: a signal that arrives once any service runs
+    /// always gives the graceful shutdown, and one that arrives between the
+    /// installation and the wait is not lost. (A signal that comes before the
+    /// handlers, while nothing has started yet, still has its default effect.)
+    ///
+    /// # Errors
+    ///
+    /// What [`start`](Builder::start) returns, before anything starts and
+    /// before any handler is installed; otherwise what
+    /// [`Supervisor::run`] returns.
     pub async fn run(self) -> Result<(), Error> {
-        self.start()?.run().await
+        let plan = self.plan()?;
+        let signals = if plan.builder.handle_signals {
+            Signals::install()
+        } else {
+            None
+        };
+        plan.launch().run_with(signals).await
     }
 
     /// Starts the selected services (in order of name) and returns the handle.
-    /// Installs no signal handler.
+    /// Installs no signal handler ([`Supervisor::run`] does).
     ///
     /// # Errors
     ///
@@ -107,13 +128,46 @@ impl Builder {
     /// service has ([`Error::UnknownServices`]), or no tokio runtime
     /// ([`Error::NoRuntime`]). Nothing is started then.
     pub fn start(self) -> Result<Supervisor, Error> {
+        Ok(self.plan()?.launch())
+    }
+
+    /// Every check `start` makes, with nothing started yet.
+    fn plan(self) -> Result<Plan, Error> {
         let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let specs = select(registry().collect(), self.only.as_deref())?;
-        let root = self
+        Ok(Plan {
+            builder: self,
+            runtime,
+            specs,
+        })
+    }
+}
+
+/// A checked builder: what to start, and on which runtime.
+struct Plan {
+    builder: Builder,
+    runtime: Handle,
+    specs: Vec<&'static ServiceSpec>,
+}
+
+impl Plan {
+    /// Creates the supervisor and starts the services; cannot fail.
+    fn launch(self) -> Supervisor {
+        let Plan {
+            builder,
+            runtime,
+            specs,
+        } = self;
+        let root = builder
             .token
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
-        let inner = Inner::new(root, runtime, self.shutdown_timeout, self.handle_signals);
+        let inner = Inner::new(
+            root,
+            runtime,
+            builder.shutdown_timeout,
+            builder.handle_signals,
+        );
         inner.runtime.spawn(Arc::clone(&inner).watch());
         for spec in specs {
             let started = Instance::start(
@@ -128,7 +182,7 @@ impl Builder {
                 break;
             }
         }
-        Ok(Supervisor { inner })
+        Supervisor { inner }
     }
 }
 

@@ -418,6 +418,12 @@ impl Supervisor {
     /// the builder's timeout. A second signal during the shutdown aborts
     /// every service at once.
     ///
+    /// The signal handlers are installed when this is called: on a
+    /// supervisor from [`Builder::start`], a signal that arrives before that
+    /// has its default effect (usually ending the process). [`Builder::run`]
+    /// installs them before starting any service instead. Between the
+    /// installation and the shutdown, no signal is lost.
+    ///
     /// # Examples
     ///
     /// ```
@@ -431,11 +437,17 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(&self) -> Result<(), Error> {
-        let mut signals = if self.inner.handle_signals {
+        let signals = if self.inner.handle_signals {
             Signals::install()
         } else {
             None
         };
+        self.run_with(signals).await
+    }
+
+    /// [`run`](Supervisor::run) with the handlers its caller installed
+    /// (`None`: signals are not handled).
+    pub(crate) async fn run_with(&self, mut signals: Option<Signals>) -> Result<(), Error> {
         tokio::select! {
             () = Signals::recv(&mut signals) => {
                 tracing::info!("signal received: shutting down");
