@@ -14,6 +14,7 @@ use crate::runtime::service::{Instance, Place, Work};
 use crate::runtime::shared::{Config, Declared, Node, Shared};
 use crate::runtime::stop;
 use crate::runtime::table::DEFAULT_RETAIN_FINISHED;
+use crate::signal::Signals;
 use crate::spec::{registry, RestartPolicy};
 use crate::state::States;
 use crate::status::Status;
@@ -192,7 +193,8 @@ impl Builder {
     }
 
     /// Whether `run` shuts down on SIGINT/SIGTERM (default `true`). `start`
-    /// never installs handlers.
+    /// never installs handlers; [`Builder::run`] installs them before the
+    /// first service starts, [`Supervisor::run`] when it is called.
     ///
     /// Turn it off when the program handles signals itself, or embeds the
     /// supervisor in something larger, and stops it through a token.
@@ -525,14 +527,18 @@ impl Builder {
     /// Starts the services and runs until a signal, the token, or no service
     /// is active; then shuts down. What [`run_all`](crate::run_all) does.
     ///
-    /// The signal handlers are installed before the first service starts,
-    /// so no SIGTERM is missed. A second signal during the shutdown aborts
-    /// every service at once.
+    /// Unless [`handle_signals(false)`](Builder::handle_signals), the
+    /// SIGINT/SIGTERM handlers are installed after the checks and before the
+    /// first service starts: a signal that arrives once any service runs
+    /// always gives the graceful shutdown, and one that arrives between the
+    /// installation and the wait is not lost. (A signal that comes before the
+    /// handlers, while nothing has started yet, still has its default effect.)
     ///
     /// # Errors
     ///
-    /// What [`start`](Builder::start) refuses, or what the shutdown reports:
-    /// [`Error::Services`] naming each service that failed or was aborted.
+    /// What [`start`](Builder::start) returns, before anything starts and
+    /// before any handler is installed; otherwise what
+    /// [`Supervisor::run`] returns.
     ///
     /// # Examples
     ///
@@ -557,11 +563,17 @@ impl Builder {
     /// # Ok(()) }
     /// ```
     pub async fn run(self) -> Result<(), Error> {
-        self.start()?.run().await
+        let checked = self.check()?;
+        let signals = if checked.config.handle_signals {
+            Signals::install()
+        } else {
+            None
+        };
+        checked.launch().run_with(signals).await
     }
 
     /// Starts the selected services (in order of name) and returns the handle.
-    /// Installs no signal handler.
+    /// Installs no signal handler ([`Supervisor::run`] does).
     ///
     /// # Errors
     ///
@@ -616,15 +628,21 @@ impl Builder {
     /// # }
     /// ```
     pub fn start(self) -> Result<Supervisor, Error> {
+        Ok(self.check()?.launch())
+    }
+
+    /// Every check `start` makes (and the health address bound), with
+    /// nothing started yet.
+    fn check(self) -> Result<Checked, Error> {
         let runtime = Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let plan = plan(registry().collect(), self.only.as_deref(), &self.states)?;
         check_policies(&self.policies)?;
+        #[cfg(feature = "http")]
+        let health = self.health.map(crate::http::bind).transpose()?;
         let root = self
             .token
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
-        #[cfg(feature = "http")]
-        let health = self.health.map(crate::http::bind).transpose()?;
         let config = Config {
             runtime: OnceLock::new(),
             handle_signals: self.handle_signals,
@@ -634,16 +652,46 @@ impl Builder {
             #[cfg(feature = "http")]
             health: health.as_ref().map(|(_, addr)| *addr),
         };
-        let shared = Shared::new(config, root, self.shutdown_timeout);
+        Ok(Checked {
+            runtime,
+            plan,
+            config,
+            root,
+            shutdown_timeout: self.shutdown_timeout,
+            retain_finished: self.retain_finished,
+            policies: self.policies,
+            #[cfg(feature = "http")]
+            health: health.map(|(listener, _)| listener),
+        })
+    }
+}
+
+/// A builder whose checks passed: what to start, on which runtime, and how.
+struct Checked {
+    runtime: Handle,
+    plan: Plan,
+    config: Config,
+    root: CancellationToken,
+    shutdown_timeout: Duration,
+    retain_finished: usize,
+    policies: BTreeMap<String, RestartPolicy>,
+    #[cfg(feature = "http")]
+    health: Option<tokio::net::TcpListener>,
+}
+
+impl Checked {
+    /// Creates the supervisor and starts the services; cannot fail.
+    fn launch(self) -> Supervisor {
+        let shared = Shared::new(self.config, self.root, self.shutdown_timeout);
         shared.retain_finished(self.retain_finished);
-        stop::adopt(&shared, runtime.clone());
-        start_declared(&shared, &runtime, plan, &self.policies);
+        stop::adopt(&shared, self.runtime.clone());
+        start_declared(&shared, &self.runtime, self.plan, &self.policies);
         let sup = Supervisor { shared };
         #[cfg(feature = "http")]
-        if let Some((listener, _)) = health {
-            crate::http::serve(&runtime, listener, sup.clone());
+        if let Some(listener) = self.health {
+            crate::http::serve(&self.runtime, listener, sup.clone());
         }
-        Ok(sup)
+        sup
     }
 }
 

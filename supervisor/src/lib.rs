@@ -637,6 +637,10 @@ pub use tokio_util::sync::CancellationToken;
 /// is active any more, then shuts down gracefully with the default timeout
 /// (10 s). A second signal during the shutdown aborts at once.
 ///
+/// The SIGINT/SIGTERM handlers are installed before the first service starts
+/// (see [`Builder::run`]): a SIGTERM that arrives once any service runs always
+/// gives the graceful shutdown, and none is lost while waiting.
+///
 /// Returns `Ok(())` when every service completed or stopped cleanly, and an
 /// [`Error`] naming each service that failed, was aborted, or was declared
 /// twice. Returned from `main`, that is exit code 0 or 1.

@@ -324,6 +324,12 @@ impl Supervisor {
     /// `READY=1`, `STATUS=`, `STOPPING=1` and the watchdog's pings: see
     /// [`Builder::systemd`].
     ///
+    /// The signal handlers are installed when this is called: on a
+    /// supervisor from [`Builder::start`], a signal that arrives before that
+    /// has its default effect (usually ending the process). [`Builder::run`]
+    /// installs them before starting any service instead. Between the
+    /// installation and the shutdown, no signal is lost.
+    ///
     /// # Examples
     ///
     /// ```
@@ -337,11 +343,17 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(&self) -> Result<(), Error> {
-        let mut signals = if self.shared.config.handle_signals {
+        let signals = if self.shared.config.handle_signals {
             Signals::install()
         } else {
             None
         };
+        self.run_with(signals).await
+    }
+
+    /// [`run`](Supervisor::run) with the handlers its caller installed
+    /// (`None`: signals are not handled).
+    pub(crate) async fn run_with(&self, mut signals: Option<Signals>) -> Result<(), Error> {
         // Readiness, status, stopping and the watchdog for systemd: polled by
         // this loop, so the pings stop when the loop does. Never completes.
         let mut notifier = pin!(systemd::notifier(&self.shared));

@@ -238,3 +238,289 @@ fn a_panicking_job_handled_through_its_handle_exits_zero_when_services_complete(
     assert_eq!(status.code(), Some(0), "exit code; stderr:\n{stderr}");
     assert_jobs_handled(&stderr);
 }
+
+// ------------------------------------------------- signals during start-up
+
+/// How `procsvc` starts: which entry point, which runtime flavour.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    /// `Builder::run()`, as a user's `main` does; otherwise `start()` then
+    /// `Supervisor::run()`.
+    builder_run: bool,
+    multi_thread: bool,
+}
+
+impl Setup {
+    /// A `procsvc` running 34 services that stop when told to: first a
+    /// blocking one and an async one that say `started` on stdout (the
+    /// async one cleans up in 1 ms), then 32 more, so that starting them all
+    /// takes a while after the first runs.
+    fn command(self) -> Command {
+        let mut services = String::from("attentive,cooperative");
+        for i in 0..32 {
+            services.push_str(&format!(",idle_{i:02}"));
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_procsvc"));
+        command
+            .env("PROCSVC_ONLY", services)
+            .env("PROCSVC_STARTED", "1")
+            .env("PROCSVC_CLEANUP_MS", "1")
+            .env(
+                "PROCSVC_MODE",
+                if self.builder_run { "run" } else { "start" },
+            )
+            .env(
+                "PROCSVC_FLAVOR",
+                if self.multi_thread {
+                    "multi_thread"
+                } else {
+                    "current_thread"
+                },
+            )
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+}
+
+/// Longest a launch may run after its signal before it counts as hung:
+/// generous, since two cores run several debug builds at once; a lost
+/// signal blows past it.
+const HUNG_AFTER: Duration = Duration::from_secs(10);
+
+/// Launches run at once: more than the cores, so that start-ups overlap.
+const WORKERS: usize = 4;
+
+/// Sends `signal` to `child`, which has not been reaped yet.
+fn send(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY-free: `kill` is a plain FFI call on a pid we own.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}
+
+/// Whether `pipe` has something to read (or is closed) within `bound`.
+fn readable(pipe: &impl std::os::fd::AsRawFd, bound: Duration) -> bool {
+    let mut poll = libc::pollfd {
+        fd: pipe.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = libc::c_int::try_from(bound.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `poll` reads and writes the one `pollfd` it is given.
+    unsafe { libc::poll(&mut poll, 1, timeout) > 0 }
+}
+
+/// How a launch that was sent SIGTERM ended.
+enum Ending {
+    /// Exit 0 after the services cleaned up.
+    Graceful,
+    /// Killed by SIGTERM's default action: no handler was installed yet.
+    Killed,
+    /// Still running `HUNG_AFTER` after the signal (then killed).
+    Hung,
+    /// Anything else.
+    Other(ExitStatus),
+}
+
+/// One launch that was sent SIGTERM: how it ended, and what it printed.
+struct Outcome {
+    setup: Setup,
+    /// When the signal was sent: the delay after exec, or `None` for "as
+    /// soon as a service said `started`".
+    delay: Option<Duration>,
+    ending: Ending,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ending = match &self.ending {
+            Ending::Graceful => "stopped gracefully".to_string(),
+            Ending::Killed => "killed by SIGTERM".to_string(),
+            Ending::Hung => format!("still running after {HUNG_AFTER:?}"),
+            Ending::Other(status) => format!("ended otherwise: {status}"),
+        };
+        let when = match self.delay {
+            Some(delay) => format!("{delay:?} after exec"),
+            None => "once a service said `started`".to_string(),
+        };
+        write!(
+            f,
+            "{:?}, SIGTERM {when}: {ending}; stdout {:?}; stderr:\n{}",
+            self.setup, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Outcome {
+    /// Whether a service had said `started` before the process ended.
+    fn service_started(&self) -> bool {
+        self.stdout.lines().any(|line| line == "started")
+    }
+}
+
+/// Waits (polling) for `child` to exit, at most `HUNG_AFTER`; kills it when
+/// it is still running then, so that nothing is left behind. Then collects
+/// what it printed (a few lines: the pipes never fill up).
+fn finish(mut child: Child, setup: Setup, delay: Option<Duration>, stdout: String) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
+
+    let deadline = Instant::now() + HUNG_AFTER;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for procsvc") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let stdout = stdout + &read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let ending = match status {
+        None => Ending::Hung,
+        Some(status) if status.code() == Some(0) && stderr.contains("cleaned up") => {
+            Ending::Graceful
+        }
+        Some(status) if status.signal() == Some(libc::SIGTERM) => Ending::Killed,
+        Some(status) => Ending::Other(status),
+    };
+    Outcome {
+        setup,
+        delay,
+        ending,
+        stdout,
+        stderr,
+    }
+}
+
+/// What is left to read from `pipe`.
+fn read_all(pipe: Option<impl std::io::Read>) -> String {
+    let mut text = String::new();
+    if let Some(mut pipe) = pipe {
+        let _ = pipe.read_to_string(&mut text);
+    }
+    text
+}
+
+/// Runs `launch(0..count)` on `WORKERS` threads; returns the outcomes and
+/// prints a summary (seen with `--nocapture`).
+fn launch_many(what: &str, count: usize, launch: impl Fn(usize) -> Outcome + Sync) -> Vec<Outcome> {
+    let began = Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::with_capacity(count));
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    return;
+                }
+                let outcome = launch(i);
+                outcomes.lock().unwrap().push(outcome);
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let count_of = |f: fn(&Ending) -> bool| outcomes.iter().filter(|o| f(&o.ending)).count();
+    eprintln!(
+        "{what}: {count} launches in {:.1?}: {} graceful, {} killed by SIGTERM ({} of them after \
+         a service said `started`), {} hung, {} other",
+        began.elapsed(),
+        count_of(|e| matches!(e, Ending::Graceful)),
+        count_of(|e| matches!(e, Ending::Killed)),
+        outcomes
+            .iter()
+            .filter(|o| matches!(o.ending, Ending::Killed) && o.service_started())
+            .count(),
+        count_of(|e| matches!(e, Ending::Hung)),
+        count_of(|e| matches!(e, Ending::Other(_))),
+    );
+    outcomes
+}
+
+/// Asserts that no outcome is `bad`, naming how many were and the first.
+fn assert_none(outcomes: &[Outcome], what: &str, bad: impl Fn(&Outcome) -> bool) {
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| bad(o)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} launches {what}; the first: {}",
+        failed.len(),
+        outcomes.len(),
+        failed[0]
+    );
+}
+
+/// `Builder::run()` installs the handlers before the first service starts,
+/// so a SIGTERM sent as soon as a service says `started` always gives the
+/// graceful stop and exit 0: hundreds of launches, both runtime flavours.
+#[test]
+fn sigterm_as_soon_as_a_service_runs_always_stops_gracefully() {
+    let outcomes = launch_many("SIGTERM at `started`", 400, |i| {
+        let setup = Setup {
+            builder_run: true,
+            multi_thread: i % 2 == 0,
+        };
+        let mut child = setup.command().spawn().expect("procsvc starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // The first line, or nothing if the process dies (closing the pipe)
+        // or prints nothing for `HUNG_AFTER`: then no signal is sent, and
+        // it ends up counted as hung.
+        let mut line = String::new();
+        if readable(&stdout, HUNG_AFTER) {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        if line == "started\n" {
+            send(&child, libc::SIGTERM);
+        }
+        finish(child, setup, None, line)
+    });
+    assert_none(&outcomes, "did not stop gracefully", |outcome| {
+        !matches!(outcome.ending, Ending::Graceful)
+    });
+}
+
+/// A SIGTERM sent 0-3 ms after exec, before, during or after the handlers'
+/// installation: the process may die by the default action (then no
+/// service may have said `started` under `Builder::run()`) or stop
+/// gracefully, but it must never be left running with the signal lost.
+/// Thousands of launches, both entry points, both flavours.
+#[test]
+fn sigterm_right_after_exec_never_leaves_the_process_running() {
+    let outcomes = launch_many("SIGTERM 0-3 ms after exec", 2_000, |i| {
+        let setup = Setup {
+            builder_run: i % 2 == 0,
+            multi_thread: i / 2 % 2 == 0,
+        };
+        // Spread over 0-3 ms in steps of a few microseconds.
+        let delay = Duration::from_micros((i as u64 * 7_919) % 3_000);
+        let child = setup.command().spawn().expect("procsvc starts");
+        std::thread::sleep(delay);
+        send(&child, libc::SIGTERM);
+        finish(child, setup, Some(delay), String::new())
+    });
+    assert_none(
+        &outcomes,
+        &format!("were still running {HUNG_AFTER:?} after SIGTERM"),
+        |outcome| matches!(outcome.ending, Ending::Hung),
+    );
+    assert_none(
+        &outcomes,
+        "ended neither gracefully nor by SIGTERM",
+        |outcome| matches!(outcome.ending, Ending::Other(_)),
+    );
+    assert_none(
+        &outcomes,
+        "died by SIGTERM after a service started under `Builder::run()`",
+        |outcome| {
+            outcome.setup.builder_run
+                && matches!(outcome.ending, Ending::Killed)
+                && outcome.service_started()
+        },
+    );
+}
