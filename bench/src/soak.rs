@@ -240,13 +240,7 @@ fn descriptor(record: &Arc<Record>, seed: u64) -> TaskDescriptor {
 /// Counts every panic; any that a service did not throw on purpose is kept.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let text = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if text.starts_with("soak panic ") {
+        if crate::stats::panic_text(info).starts_with("soak panic ") {
             add(&TOTALS.hook_intended);
         } else {
             add(&TOTALS.hook_other);

@@ -70,13 +70,7 @@ struct Reading {
 
 pub(crate) fn run(jobs: u64) -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let text = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if text.starts_with("job soak panic ") {
+        if crate::stats::panic_text(info).starts_with("job soak panic ") {
             INTENDED_PANICS.fetch_add(1, Ordering::Relaxed);
         } else {
             OTHER_PANICS.fetch_add(1, Ordering::Relaxed);

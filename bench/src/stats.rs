@@ -185,6 +185,17 @@ impl AllocCounter {
     }
 }
 
+/// The text a panic was raised with (`""` for other payloads), for the
+/// panic hooks that tell intended panics from the rest.
+pub(crate) fn panic_text<'a>(info: &'a std::panic::PanicHookInfo<'_>) -> &'a str {
+    let payload = info.payload();
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

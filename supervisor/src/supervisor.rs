@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::pin::pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -89,16 +89,7 @@ impl Supervisor {
     /// });
     /// ```
     pub fn new() -> Supervisor {
-        let config = Config {
-            runtime: OnceLock::new(),
-            handle_signals: false,
-            states: Arc::default(),
-            intensity: None,
-            // A library's supervisor does not speak for the process.
-            systemd: false,
-            #[cfg(feature = "http")]
-            health: None,
-        };
+        let config = Config::standalone();
         Supervisor {
             shared: Shared::new(config, CancellationToken::new(), DEFAULT_SHUTDOWN_TIMEOUT),
         }

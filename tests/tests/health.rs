@@ -64,19 +64,25 @@ async fn gated(ctx: Context) -> Result<(), String> {
     }
 }
 
+/// `health-gated` runs but has not said ready: `/readyz?verbose` says so,
+/// and `/livez` is not concerned.
+async fn assert_not_ready_yet(addr: SocketAddr, sup: &Supervisor) {
+    assert_answer(
+        &http_get(addr, "/readyz?verbose").await,
+        503,
+        "[-]health-gated running, not ready yet\nreadyz check failed",
+        sup,
+    );
+    assert_answer(&http_get(addr, "/livez").await, 200, "ok", sup);
+}
+
 #[tokio::test]
 async fn readyz_follows_a_manual_service_through_a_restart() {
     let (sup, addr) = start_serving(&["health-gated"]);
 
     // Running, not ready yet: 503, and the verbose answer says why.
     assert_answer(&http_get(addr, "/readyz").await, 503, "not ready", &sup);
-    assert_answer(
-        &http_get(addr, "/readyz?verbose").await,
-        503,
-        "[-]health-gated running, not ready yet\nreadyz check failed",
-        &sup,
-    );
-    assert_answer(&http_get(addr, "/livez").await, 200, "ok", &sup);
+    assert_not_ready_yet(addr, &sup).await;
 
     READY_GATE.add_permits(1);
     POLL.until(&sup, "the supervisor to be ready", || sup.is_ready())
@@ -95,13 +101,7 @@ async fn readyz_follows_a_manual_service_through_a_restart() {
         row(&sup, "health-gated").restarts == 1
     })
     .await;
-    assert_answer(
-        &http_get(addr, "/readyz?verbose").await,
-        503,
-        "[-]health-gated running, not ready yet\nreadyz check failed",
-        &sup,
-    );
-    assert_answer(&http_get(addr, "/livez").await, 200, "ok", &sup);
+    assert_not_ready_yet(addr, &sup).await;
 
     READY_GATE.add_permits(1);
     POLL.until(&sup, "the supervisor to be ready again", || sup.is_ready())

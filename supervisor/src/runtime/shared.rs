@@ -48,6 +48,24 @@ pub(crate) struct Config {
     pub(crate) health: Option<std::net::SocketAddr>,
 }
 
+impl Config {
+    /// A supervisor on its own, not the program's: no runtime yet, no
+    /// state, no signals, no restart limit, nothing sent to systemd (a
+    /// library's supervisor does not speak for the process), no health
+    /// endpoints.
+    pub(crate) fn standalone() -> Config {
+        Config {
+            runtime: OnceLock::new(),
+            handle_signals: false,
+            states: Arc::default(),
+            intensity: None,
+            systemd: false,
+            #[cfg(feature = "http")]
+            health: None,
+        }
+    }
+}
+
 /// Spawns a task on `runtime`, named after its service for tokio-console
 /// when built with `--cfg tokio_unstable`.
 pub(crate) fn spawn_named<F>(
@@ -123,19 +141,9 @@ impl Shared {
     /// runtime, a 1 s timeout, no state, no signals.
     #[cfg(test)]
     pub(crate) fn for_tests() -> Arc<Self> {
-        Shared::new(
-            Config {
-                runtime: OnceLock::from(Handle::current()),
-                handle_signals: false,
-                states: Arc::default(),
-                intensity: None,
-                systemd: false,
-                #[cfg(feature = "http")]
-                health: None,
-            },
-            CancellationToken::new(),
-            Duration::from_secs(1),
-        )
+        let config = Config::standalone();
+        let _ = config.runtime.set(Handle::current());
+        Shared::new(config, CancellationToken::new(), Duration::from_secs(1))
     }
 
     /// The supervisor's token.
