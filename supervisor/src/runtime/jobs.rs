@@ -283,7 +283,8 @@ impl<R> Job<R> {
             Status::Aborted if self.shared.shutdown.kill.is_cancelled() => {
                 tracing::warn!(service = %name, "job aborted at the shutdown deadline")
             }
-            Status::Aborted => tracing::info!(service = %name, "job aborted"),
+            // An abort on request was logged where it was asked for.
+            Status::Aborted => tracing::debug!(service = %name, "job aborted"),
             // Success is routine for jobs, which may run by the million:
             // debug, where a service's completion is info.
             _ => tracing::debug!(service = %name, "job ended: {status}"),
