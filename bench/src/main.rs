@@ -10,8 +10,10 @@
 //!
 //! Every measurement runs in a child process of its own (this binary again,
 //! with the hidden `child` subcommand), so that one scenario's memory never
-//! shows in another's figures. The two arms alternate (ours, raw, ours, raw
-//! ...) and the median of the repetitions is reported.
+//! shows in another's figures. The arms alternate (ours, raw, bare, ours,
+//! raw, bare ...) and the median of the repetitions is reported. `bare` is
+//! the floor, `tokio::spawn` on one shared token, and runs only in the
+//! scenarios that scale with N (start, memory, shutdown).
 
 mod deps;
 mod scenarios;
@@ -38,7 +40,9 @@ usage:
         [--restarts K] [--jobs K] [--smoke]
       Runs every scenario for the supervisor (ours) and for raw tokio (raw) at
       1,000, 10,000 and MAX services (default 100000), R repetitions each
-      (default 7), and prints the medians and the ratios ours/raw.
+      (default 7), and prints the medians and the ratios ours/raw. start,
+      memory and shutdown also run bare (tokio::spawn on one shared token,
+      no restarts), with the ratio ours/bare.
       --smoke is `--services 2000 --reps 1`. --restarts (restart latency)
       defaults to MAX clamped to 1,000..=10,000; --jobs (blocking) to 10,000.
       Scenarios: start, memory, shutdown, snapshot, restart-panic,
@@ -144,6 +148,9 @@ fn child(args: &[String]) -> Result<ExitCode, String> {
     }
     let scenario = scenario.ok_or("child needs --scenario")?;
     let arm = arm.ok_or("child needs --arm")?;
+    if arm == Arm::Bare && !scenario.has_bare() {
+        return Err(format!("{} has no bare arm", scenario.name()));
+    }
     let measurement = scenarios::run(scenario, arm, n, sizes);
     let line = serde_json::to_string(&measurement).map_err(|e| e.to_string())?;
     println!("{line}");
@@ -284,8 +291,16 @@ struct Summary {
     ours: ArmSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: Option<ArmSummary>,
+    /// `tokio::spawn` on one shared token: the floor (start, memory and
+    /// shutdown only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bare: Option<ArmSummary>,
+    /// ours / raw.
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio: Option<f64>,
+    /// ours / bare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_bare: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio_p99: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,6 +360,8 @@ struct Growth {
     ours: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bare: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -405,7 +422,7 @@ fn bench(options: Options) -> ExitCode {
         if scenario == Scenario::Allocs {
             // Counting is deterministic: one run per arm, at 10,000 (or less).
             let n = options.max.min(10_000);
-            for arm in [Arm::Ours, Arm::Raw] {
+            for arm in [Arm::Ours, Arm::Raw, Arm::Bare] {
                 match run_child(scenario, arm, n, options.sizes) {
                     Ok(m) => allocs.push(m),
                     Err(e) => return fail(&e),
@@ -420,15 +437,18 @@ fn bench(options: Options) -> ExitCode {
         } else {
             vec![options.sizes.restarts]
         };
-        let arms: &[Arm] = if scenario.has_raw() {
-            &[Arm::Ours, Arm::Raw]
-        } else {
-            &[Arm::Ours]
-        };
+        let arms: Vec<Arm> = [
+            Some(Arm::Ours),
+            scenario.has_raw().then_some(Arm::Raw),
+            scenario.has_bare().then_some(Arm::Bare),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         for n in ns {
             let mut got: BTreeMap<Arm, Vec<Measurement>> = BTreeMap::new();
             for rep in 1..=options.reps {
-                for &arm in arms {
+                for &arm in &arms {
                     match run_child(scenario, arm, n, options.sizes) {
                         Ok(m) => {
                             eprintln!(
@@ -479,12 +499,14 @@ fn fail(message: &str) -> ExitCode {
 fn summarise(scenario: Scenario, n: usize, got: &BTreeMap<Arm, Vec<Measurement>>) -> Summary {
     let ours = ArmSummary::of(got.get(&Arm::Ours).map_or(&[][..], Vec::as_slice));
     let raw = got.get(&Arm::Raw).map(|m| ArmSummary::of(m));
+    let bare = got.get(&Arm::Bare).map(|m| ArmSummary::of(m));
     let unit = got
         .values()
         .flatten()
         .next()
         .map_or_else(String::new, |m| m.unit.clone());
     let ratio = raw.as_ref().map(|raw| ours.median / raw.median);
+    let ratio_bare = bare.as_ref().map(|bare| ours.median / bare.median);
     let ratio_p99 = match (ours.p99(), raw.as_ref().and_then(ArmSummary::p99)) {
         (Some(a), Some(b)) => Some(a / b),
         _ => None,
@@ -508,7 +530,9 @@ fn summarise(scenario: Scenario, n: usize, got: &BTreeMap<Arm, Vec<Measurement>>
         unit,
         ours,
         raw,
+        bare,
         ratio,
+        ratio_bare,
         ratio_p99,
         target,
         met,
@@ -535,6 +559,11 @@ fn growth(results: &[Summary], counts: &[usize]) -> Vec<Growth> {
                     .raw
                     .as_ref()
                     .zip(big.raw.as_ref())
+                    .and_then(|(a, b)| of(a, b)),
+                bare: small
+                    .bare
+                    .as_ref()
+                    .zip(big.bare.as_ref())
                     .and_then(|(a, b)| of(a, b)),
             })
         })
@@ -565,8 +594,14 @@ fn render(report: &Report) -> String {
         report.command, report.machine.nproc, report.machine.cpu, report.reps
     );
     if !report.results.is_empty() {
-        let _ = writeln!(out, "| scenario | N | ours | raw | ours/raw | target | |");
-        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | --- | --- |");
+        let _ = writeln!(
+            out,
+            "| scenario | N | ours | raw | bare | ours/raw | ours/bare | target | |"
+        );
+        let _ = writeln!(
+            out,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+        );
     }
     for s in &report.results {
         let (ours, raw, ratio) = match s.scenario {
@@ -596,6 +631,11 @@ fn render(report: &Report) -> String {
                 s.ratio.map_or("-".to_string(), |r| format!("{r:.2}")),
             ),
         };
+        let bare = s
+            .bare
+            .as_ref()
+            .map_or("-".to_string(), |b| show(s.scenario, b.median));
+        let ratio_bare = s.ratio_bare.map_or("-".to_string(), |r| format!("{r:.2}"));
         let name = match s.scenario {
             Scenario::RestartPanic => "restart, panic (p50 / p99)",
             Scenario::RestartErr => "restart, Err (p50 / p99)",
@@ -608,7 +648,7 @@ fn render(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "| {name} | {} | {ours} | {raw} | {ratio} | {} | {verdict} |",
+            "| {name} | {} | {ours} | {raw} | {bare} | {ratio} | {ratio_bare} | {} | {verdict} |",
             thousands(s.n as u64),
             s.target.as_deref().unwrap_or("-"),
         );
@@ -616,18 +656,19 @@ fn render(report: &Report) -> String {
     if !report.growth.is_empty() {
         let _ = writeln!(
             out,
-            "\n| growth of the total time | from N | to N | ours | raw | linear |"
+            "\n| growth of the total time | from N | to N | ours | raw | bare | linear |"
         );
-        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         for g in &report.growth {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.1} | {} | {:.0} |",
+                "| {} | {} | {} | {:.1} | {} | {} | {:.0} |",
                 g.scenario.name(),
                 thousands(g.from_n as u64),
                 thousands(g.to_n as u64),
                 g.ours,
                 g.raw.map_or("-".to_string(), |r| format!("{r:.1}")),
+                g.bare.map_or("-".to_string(), |r| format!("{r:.1}")),
                 g.linear
             );
         }
@@ -653,17 +694,23 @@ fn render(report: &Report) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             });
-            let get = |key: &str| m.extra.get(key).copied().unwrap_or(f64::NAN);
+            // A figure to the given decimals, `-` where the arm has none
+            // (bare neither restarts nor runs blocking jobs).
+            let get = |key: &str, decimals: usize| {
+                m.extra
+                    .get(key)
+                    .map_or("-".to_string(), |v| format!("{v:.decimals$}"))
+            };
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {sizes} |",
+                "| {} | {:.2} | {} | {} | {} | {} | {} | {sizes} |",
                 m.arm,
                 m.value,
-                get("bytes_per_service"),
-                get("allocs_per_restart"),
-                get("bytes_per_restart"),
-                get("allocs_per_job"),
-                get("bytes_per_job"),
+                get("bytes_per_service", 0),
+                get("allocs_per_restart", 2),
+                get("bytes_per_restart", 0),
+                get("allocs_per_job", 2),
+                get("bytes_per_job", 0),
             );
         }
     }
@@ -679,11 +726,12 @@ fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "\nfuture sizes (size_of_val): the idle body {} (ours) / {} (raw); ours boxes it per run as {}; \
-             raw's whole per-task future (restart loop, body, sleep inline) is {}",
+             raw's whole per-task future (restart loop, body, sleep inline) is {}; bare's whole task future is {}",
             size(Arm::Ours, "user_future_bytes"),
             size(Arm::Raw, "user_future_bytes"),
             size(Arm::Ours, "boxed_run_future_bytes"),
             size(Arm::Raw, "task_future_bytes"),
+            size(Arm::Bare, "task_future_bytes"),
         );
     }
     let _ = writeln!(

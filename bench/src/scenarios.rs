@@ -1,5 +1,8 @@
 //! The scenarios, each in two arms: `ours` (the supervisor) and `raw` (plain
-//! tokio, written the way a careful user would supervise tasks by hand).
+//! tokio, written the way a careful user would supervise tasks by hand). The
+//! scenarios that scale with N (start, memory, shutdown) have a third arm,
+//! `bare`: the cheapest thing a user can write, `tokio::spawn` of a future
+//! waiting on one shared token, no supervision at all. It is the floor.
 //!
 //! Each call here runs inside a child process of its own (see `main.rs`), on a
 //! fresh multi-threaded runtime with two workers, and returns one
@@ -38,6 +41,8 @@ const SNAPSHOTS_PER_CHILD: usize = 5;
 pub(crate) enum Arm {
     Ours,
     Raw,
+    /// `tokio::spawn` and one shared `CancellationToken`, no restarts.
+    Bare,
 }
 
 impl Arm {
@@ -45,6 +50,7 @@ impl Arm {
         match s {
             "ours" => Some(Arm::Ours),
             "raw" => Some(Arm::Raw),
+            "bare" => Some(Arm::Bare),
             _ => None,
         }
     }
@@ -52,9 +58,10 @@ impl Arm {
 
 impl fmt::Display for Arm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Arm::Ours => "ours",
             Arm::Raw => "raw",
+            Arm::Bare => "bare",
         })
     }
 }
@@ -123,6 +130,16 @@ impl Scenario {
     pub(crate) fn has_raw(self) -> bool {
         self != Scenario::Snapshot
     }
+
+    /// Whether the bare arm has an equivalent: the scenarios where the cost
+    /// grows with N (for restarts the reference stays raw's respawn loop,
+    /// and bare has nothing to snapshot), and the allocation probe's start.
+    pub(crate) fn has_bare(self) -> bool {
+        matches!(
+            self,
+            Scenario::Start | Scenario::Memory | Scenario::Shutdown | Scenario::Allocs
+        )
+    }
 }
 
 /// One child's result: the headline `value` in `unit`, and supporting figures.
@@ -171,7 +188,7 @@ pub(crate) struct Sizes {
     pub(crate) jobs: usize,
 }
 
-/// The runtime both arms run on: multi-threaded, two workers.
+/// The runtime every arm runs on: multi-threaded, two workers.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -180,9 +197,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime can be built")
 }
 
-/// Runs one scenario in one arm.
+/// Runs one scenario in one arm. The bare arm only exists where
+/// [`Scenario::has_bare`] says so.
 pub(crate) fn run(scenario: Scenario, arm: Arm, n: usize, sizes: Sizes) -> Measurement {
-    // Both arms see the same panic handling: no backtrace capture, no output.
+    assert!(
+        arm != Arm::Bare || scenario.has_bare(),
+        "{} has no bare arm",
+        scenario.name()
+    );
+    // Every arm sees the same panic handling: no backtrace capture, no output.
     std::panic::set_hook(Box::new(|_| {}));
     let rt = runtime();
     let measurement = rt.block_on(async move {
@@ -193,11 +216,15 @@ pub(crate) fn run(scenario: Scenario, arm: Arm, n: usize, sizes: Sizes) -> Measu
             (Scenario::Memory, Arm::Raw) => raw_memory(n).await,
             (Scenario::Shutdown, Arm::Ours) => ours_shutdown(n).await,
             (Scenario::Shutdown, Arm::Raw) => raw_shutdown(n).await,
+            (Scenario::Start, Arm::Bare) => bare_start(n).await,
+            (Scenario::Memory, Arm::Bare) => bare_memory(n).await,
+            (Scenario::Shutdown, Arm::Bare) => bare_shutdown(n).await,
             (Scenario::Snapshot, _) => ours_snapshot(n).await,
             (Scenario::RestartPanic, _) => restart(arm, Failure::Panic, sizes.restarts).await,
             (Scenario::RestartErr, _) => restart(arm, Failure::Err, sizes.restarts).await,
             (Scenario::Blocking, Arm::Ours) => ours_blocking(sizes.jobs).await,
             (Scenario::Blocking, Arm::Raw) => raw_blocking(sizes.jobs).await,
+            (Scenario::Blocking, Arm::Bare) => unreachable!("checked above"),
             (Scenario::Allocs, _) => allocs(arm, n, sizes.restarts.min(1000)).await,
         }
     });
@@ -219,7 +246,7 @@ struct Arrivals {
 }
 
 impl Arrivals {
-    /// A counter for `target` services, leaked so that both arms' services
+    /// A counter for `target` services, leaked so that every arm's services
     /// capture a plain `&'static` (no reference counting in the measured code).
     fn leak(target: usize) -> &'static Arrivals {
         Box::leak(Box::new(Arrivals {
@@ -578,6 +605,66 @@ async fn raw_blocking(jobs: usize) -> Measurement {
 }
 
 // ---------------------------------------------------------------------------
+// The bare arm: the floor. `tokio::spawn` of a future that waits on one shared
+// token, its `JoinHandle` kept in a `Vec`; no child token, no restart loop, no
+// panic catching, no name, no row.
+
+/// What a bare task runs: the same first poll as the other arms, then the
+/// shared token's `cancelled()`.
+async fn bare_idle(token: CancellationToken, arrivals: &'static Arrivals) {
+    arrivals.arrive();
+    token.cancelled().await;
+}
+
+fn spawn_bare(
+    token: &CancellationToken,
+    arrivals: &'static Arrivals,
+    n: usize,
+) -> Vec<JoinHandle<()>> {
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        handles.push(tokio::spawn(bare_idle(token.clone(), arrivals)));
+    }
+    handles
+}
+
+async fn bare_started(n: usize) -> (CancellationToken, Vec<JoinHandle<()>>, Duration) {
+    let arrivals = Arrivals::leak(n);
+    let began = Instant::now();
+    let token = CancellationToken::new();
+    let handles = spawn_bare(&token, arrivals, n);
+    arrivals.all_arrived().await;
+    (token, handles, began.elapsed())
+}
+
+async fn bare_start(n: usize) -> Measurement {
+    let (_token, _handles, took) = bare_started(n).await;
+    per_service(Scenario::Start, Arm::Bare, n, took)
+}
+
+async fn bare_memory(n: usize) -> Measurement {
+    let arrivals = Arrivals::leak(n);
+    let token = CancellationToken::new();
+    let before = stats::rss_bytes().unwrap_or(0);
+    let handles = spawn_bare(&token, arrivals, n);
+    arrivals.all_arrived().await;
+    let after = stats::rss_bytes().unwrap_or(0);
+    black_box(&handles);
+    memory(Arm::Bare, n, before, after)
+}
+
+/// Shutdown, bare: cancel the token, then await every handle.
+async fn bare_shutdown(n: usize) -> Measurement {
+    let (token, handles, _) = bare_started(n).await;
+    let began = Instant::now();
+    token.cancel();
+    for handle in handles {
+        handle.await.expect("an idle task ends cleanly");
+    }
+    per_service(Scenario::Shutdown, Arm::Bare, n, began.elapsed())
+}
+
+// ---------------------------------------------------------------------------
 // Restart latency: one service that fails at once, `k` times; each attempt
 // records how long ago the previous one failed.
 
@@ -703,6 +790,7 @@ async fn run_probe(arm: Arm, probe: &'static RestartProbe) -> Duration {
             handle.await.expect("the probe task ends");
             took
         }
+        Arm::Bare => unreachable!("bare has no restart loop to time"),
     }
 }
 
@@ -727,10 +815,14 @@ async fn restart(arm: Arm, failure: Failure, restarts: usize) -> Measurement {
 
 // ---------------------------------------------------------------------------
 // The allocation probe: what starting one idle service allocates, and what one
-// `Err` restart allocates.
+// `Err` restart allocates. The bare arm has only the start (and its task's
+// future size).
 
 async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
     let arrivals = Arrivals::leak(n);
+    if arm == Arm::Bare {
+        return bare_allocs(arrivals, n).await;
+    }
     let start_report = match arm {
         Arm::Ours => {
             let template = idle_descriptor(arrivals);
@@ -757,6 +849,7 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
             }
             report
         }
+        Arm::Bare => unreachable!("handled above"),
     };
     let probe = RestartProbe::leak(restarts, Failure::Err);
     let counter = AllocCounter::start();
@@ -768,6 +861,7 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
         match arm {
             Arm::Ours => ours_blocking(jobs).await,
             Arm::Raw => raw_blocking(jobs).await,
+            Arm::Bare => unreachable!("handled above"),
         }
     };
     blocking_jobs(100).await;
@@ -806,6 +900,7 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
                 ),
             ]
         }
+        Arm::Bare => unreachable!("handled above"),
     };
     let mut m = Measurement::new(
         Scenario::Allocs,
@@ -825,6 +920,28 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
     m.start_allocs = Some(start_report);
     m.restart_allocs = Some(restart_report);
     m.blocking_allocs = Some(blocking_report);
+    m
+}
+
+/// The bare arm's allocation probe: what `tokio::spawn` of one idle task
+/// allocates, and the size of that task's whole future.
+async fn bare_allocs(arrivals: &'static Arrivals, n: usize) -> Measurement {
+    let token = CancellationToken::new();
+    let counter = AllocCounter::start();
+    let handles = spawn_bare(&token, arrivals, n);
+    arrivals.all_arrived().await;
+    let report = counter.stop();
+    token.cancel();
+    for handle in handles {
+        handle.await.expect("an idle task ends cleanly");
+    }
+    let task_future = size_of_val(&bare_idle(token, arrivals));
+    let per = report.allocs as f64 / n.max(1) as f64;
+    let bytes = report.bytes as f64 / n.max(1) as f64;
+    let mut m = Measurement::new(Scenario::Allocs, Arm::Bare, n, per, "allocs/svc")
+        .with("bytes_per_service", bytes)
+        .with("task_future_bytes", task_future as f64);
+    m.start_allocs = Some(report);
     m
 }
 
