@@ -15,7 +15,6 @@
 //! the floor, `tokio::spawn` on one shared token, and runs only in the
 //! scenarios that scale with N (start, memory, shutdown).
 
-mod deps;
 mod scenarios;
 mod soak;
 mod soak_jobs;
@@ -51,9 +50,7 @@ usage:
       N imperative services (default 10000) that panic, fail, return or hang
       at random for DURATION (default 30s) while tasks are replaced and
       aborted; checks the bookkeeping and the memory, exits 1 on a violation.
-  bench deps [--reps R]
-      1,000 declared services in 10 layers (each after the one below it)
-      against 1,000 without `after`: start and shutdown per service.
+  (dependencies: `cargo run --release -p bench --bin layers`)
   bench soak --jobs-unique [--jobs N]
       N jobs (default 1000000), each under a name of its own, a few hundred
       in flight; a tenth are blocking closures, some panic. Prints RSS after
@@ -70,7 +67,6 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("soak") => soak::Options::parse(&args[1..]).map(soak::run),
-        Some("deps") => deps::Options::parse(&args[1..]).map(deps::run),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

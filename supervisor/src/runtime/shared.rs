@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -104,11 +104,10 @@ pub(crate) struct Shared {
     pub(crate) declared: OnceLock<Declared>,
     /// Notified when a declared service's readiness or status changes.
     pub(crate) readiness: Notify,
-    /// Every status or readiness change, for `Supervisor::subscribe`.
-    pub(crate) events: broadcast::Sender<Event>,
-    /// Set by the first `subscribe`: until then, no change looks at
-    /// `events` (whose receiver count takes a lock).
-    subscribed: AtomicBool,
+    /// Every status or readiness change, for `Supervisor::subscribe`:
+    /// made by the first subscriber (its buffer is some 90 KB), so that a
+    /// supervisor nobody subscribes to pays one atomic load per change.
+    events: OnceLock<broadcast::Sender<Event>>,
     /// The restarts within the intensity window (only with a limit).
     restarts: Mutex<VecDeque<(tokio::time::Instant, Arc<str>)>>,
     next_id: AtomicU64,
@@ -129,8 +128,7 @@ impl Shared {
             active: Active::new(),
             declared: OnceLock::new(),
             readiness: Notify::new(),
-            events: broadcast::channel(EVENT_BUFFER).0,
-            subscribed: AtomicBool::new(false),
+            events: OnceLock::new(),
             restarts: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
@@ -184,19 +182,24 @@ impl Shared {
 
     /// A receiver of every change from now on.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
-        let receiver = self.events.subscribe();
-        self.subscribed.store(true, Ordering::Release);
-        receiver
+        self.events
+            .get_or_init(|| broadcast::channel(EVENT_BUFFER).0)
+            .subscribe()
     }
 
     /// Reports a row's new state to the subscribers; the caller holds the
     /// row's lock, so the events of one row go out in order. Costs one
     /// atomic load when nobody ever subscribed.
     pub(crate) fn emit(&self, name: &Arc<str>, status: &Status, ready: bool) {
-        if !self.subscribed.load(Ordering::Acquire) || self.events.receiver_count() == 0 {
+        let Some(events) = self.events.get() else {
+            return;
+        };
+        // The receiver count takes the channel's lock: only once someone
+        // subscribed.
+        if events.receiver_count() == 0 {
             return;
         }
-        let _ = self.events.send(Event {
+        let _ = events.send(Event {
             name: Arc::clone(name),
             status: status.clone(),
             ready,

@@ -1,7 +1,11 @@
-//! `bench deps`: what dependencies cost. 1,000 declared services in 10
+//! `cargo run --release -p bench --bin layers`: what dependencies cost. 1,000 declared services in 10
 //! layers (100 chains of 10, each service `after` the one below it) against
 //! 1,000 declared services without `after`, started and shut down by the
 //! same supervisor code; per service, medians of the repetitions.
+//!
+//! A binary of its own: its 2,000 declared services are in this binary's
+//! registry only, so the main benchmark's supervisors (which check the whole
+//! registry for duplicate names at start) do not carry them.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,22 +33,41 @@ fn arrived(layer: usize) {
     }
 }
 
-/// Options of `bench deps`.
-pub(crate) struct Options {
+const USAGE: &str = "usage: layers [--reps R]   (R repetitions, default 7)";
+
+/// Options: how many repetitions.
+struct Options {
     reps: usize,
 }
 
 impl Options {
-    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
+    fn parse(args: &[String]) -> Result<Self, String> {
         let mut options = Options { reps: 7 };
-        let mut flags = crate::Flags::new(args);
-        while let Some(flag) = flags.next_flag() {
-            match flag {
-                "--reps" => options.reps = flags.value(flag)?,
-                other => return Err(format!("unknown flag `{other}` for `deps`")),
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            match flag.as_str() {
+                "--reps" => {
+                    options.reps = args
+                        .next()
+                        .and_then(|value| value.parse().ok())
+                        .ok_or("`--reps` takes a number")?;
+                }
+                "-h" | "--help" => return Err(USAGE.to_string()),
+                other => return Err(format!("unknown flag `{other}`\n{USAGE}")),
             }
         }
         Ok(options)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match Options::parse(&args) {
+        Ok(options) => run(options),
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -85,7 +108,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-pub(crate) fn run(options: Options) -> ExitCode {
+fn run(options: Options) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -105,7 +128,7 @@ pub(crate) fn run(options: Options) -> ExitCode {
     });
     let n = LAYERS * WIDTH;
     println!(
-        "bench deps · {n} declared services · median of {} rep(s), arms interleaved\n",
+        "cargo run --release -p bench --bin layers · {n} declared services · median of {} rep(s), arms interleaved\n",
         options.reps.max(1)
     );
     println!("| services | start | shutdown |");
