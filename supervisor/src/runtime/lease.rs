@@ -190,10 +190,17 @@ impl Lease {
             if s.instance != self.id || !s.status.is_active() {
                 return;
             }
-            let before = (s.status.clone(), s.ready);
+            // What the row said, only when someone may want to hear of
+            // the change: the hot path clones nothing.
+            let before = self
+                .shared
+                .has_events()
+                .then(|| (s.status.clone(), s.ready));
             f(&mut s);
-            if (&s.status, s.ready) != (&before.0, before.1) {
-                self.shared.emit(&self.row.name, &s.status, s.ready);
+            if let Some((status, ready)) = before {
+                if (&s.status, s.ready) != (&status, ready) {
+                    self.shared.emit(&self.row.name, &s.status, s.ready);
+                }
             }
         }
         if self.declared {

@@ -344,7 +344,7 @@ impl Instance {
         let critical_end =
             self.place().is_some_and(|place| place.critical) && !self.lease.shared().is_stopping();
         let failure = match &status {
-            Status::Failed { reason } => Some(reason.clone()),
+            Status::Failed { reason } if critical_end => Some(reason.clone()),
             _ => None,
         };
         let shared = Arc::clone(self.lease.shared());

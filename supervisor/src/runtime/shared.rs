@@ -187,6 +187,11 @@ impl Shared {
             .subscribe()
     }
 
+    /// Whether anyone ever subscribed (one atomic load).
+    pub(crate) fn has_events(&self) -> bool {
+        self.events.get().is_some()
+    }
+
     /// Reports a row's new state to the subscribers; the caller holds the
     /// row's lock, so the events of one row go out in order. Costs one
     /// atomic load when nobody ever subscribed.
