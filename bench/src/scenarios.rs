@@ -322,14 +322,17 @@ fn idle_descriptor(arrivals: &'static Arrivals) -> TaskDescriptor {
     TaskDescriptor::new("idle", RestartPolicy::Never, ours_idle!(arrivals))
 }
 
-fn spawn_ours(sup: &Supervisor, template: &TaskDescriptor, names: impl Iterator<Item = Arc<str>>) {
+/// Starts one idle service per name through `spawn_fn`, the imperative API's
+/// unboxed path (a `TaskDescriptor` boxes each run's future: see the
+/// allocation probe's sizes).
+fn spawn_ours(
+    sup: &Supervisor,
+    arrivals: &'static Arrivals,
+    names: impl Iterator<Item = Arc<str>>,
+) {
     for name in names {
-        sup.spawn(TaskDescriptor {
-            name,
-            restart: template.restart,
-            factory: Arc::clone(&template.factory),
-        })
-        .expect("spawn before shutdown succeeds");
+        sup.spawn_fn(name, RestartPolicy::Never, ours_idle!(arrivals))
+            .expect("spawn before shutdown succeeds");
     }
 }
 
@@ -337,11 +340,10 @@ fn spawn_ours(sup: &Supervisor, template: &TaskDescriptor, names: impl Iterator<
 /// The names are made beforehand: what is timed is the supervisor's work.
 async fn ours_started(n: usize) -> (Supervisor, Duration) {
     let arrivals = Arrivals::leak(n);
-    let template = idle_descriptor(arrivals);
     let names = names(n);
     let began = Instant::now();
     let sup = supervisor();
-    spawn_ours(&sup, &template, names.into_iter());
+    spawn_ours(&sup, arrivals, names.into_iter());
     arrivals.all_arrived().await;
     (sup, began.elapsed())
 }
@@ -353,13 +355,12 @@ async fn ours_start(n: usize) -> Measurement {
 
 async fn ours_memory(n: usize) -> Measurement {
     let arrivals = Arrivals::leak(n);
-    let template = idle_descriptor(arrivals);
     let sup = supervisor();
     let before = stats::rss_bytes().unwrap_or(0);
     // The names are counted here: the supervisor keeps each one.
     spawn_ours(
         &sup,
-        &template,
+        arrivals,
         (0..n).map(|i| Arc::from(format!("svc-{i}"))),
     );
     arrivals.all_arrived().await;
@@ -752,15 +753,11 @@ async fn run_probe(arm: Arm, probe: &'static RestartProbe) -> Duration {
                 max: u32::MAX,
                 base_delay: Duration::ZERO,
             };
-            sup.spawn(TaskDescriptor::new(
-                "flaky",
-                policy,
-                move |ctx: Context| async move {
-                    probe.attempt()?;
-                    ctx.cancelled().await;
-                    Ok::<(), BoxError>(())
-                },
-            ))
+            sup.spawn_fn("flaky", policy, move |ctx: Context| async move {
+                probe.attempt()?;
+                ctx.cancelled().await;
+                Ok::<(), BoxError>(())
+            })
             .expect("spawn before shutdown succeeds");
             probe.done.notified().await;
             let took = began.elapsed();
@@ -825,11 +822,10 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
     }
     let start_report = match arm {
         Arm::Ours => {
-            let template = idle_descriptor(arrivals);
             let names = names(n);
             let sup = supervisor();
             let counter = AllocCounter::start();
-            spawn_ours(&sup, &template, names.into_iter());
+            spawn_ours(&sup, arrivals, names.into_iter());
             arrivals.all_arrived().await;
             let report = counter.stop();
             sup.shutdown(Duration::from_secs(60))

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::plan::{plan, Plan};
 use crate::runtime::lease::{self, Lease, OnName, Role};
-use crate::runtime::service::{Instance, Place, Work};
+use crate::runtime::service::{self, Place, Work};
 use crate::runtime::shared::{Config, Declared, Node, Shared};
 use crate::runtime::stop;
 use crate::runtime::table::DEFAULT_RETAIN_FINISHED;
@@ -754,7 +754,7 @@ fn start_declared(
             .get(spec.name())
             .copied()
             .unwrap_or_else(|| spec.restart());
-        Instance::launch(runtime, lease, work, policy);
+        service::launch(runtime, shared, lease, work, policy);
     }
 }
 

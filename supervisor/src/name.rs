@@ -5,6 +5,11 @@
 /// control characters. The `Err` is a short reason that reads after the
 /// name, e.g. "the name \"a b\" contains whitespace".
 pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
+    // The common case, a printable ASCII name, in one pass over the bytes
+    // (every service start checks its name).
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     if name.is_empty() {
         Err("is empty")
     } else if name.chars().any(char::is_whitespace) {

@@ -1,6 +1,7 @@
 //! The public handle of a running supervisor.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +15,11 @@ use crate::runtime::context::Context;
 use crate::runtime::deps;
 use crate::runtime::jobs::{self, BlockingHandle};
 use crate::runtime::lease::{self, OnName};
-use crate::runtime::service::{Instance, Work};
+use crate::runtime::service::{self, Body, FnBody, Work};
 use crate::runtime::shared::{Config, Shared};
 use crate::runtime::stop;
 use crate::signal::Signals;
+use crate::spec::{BoxError, RestartPolicy};
 use crate::status::{Event, ServiceSnapshot};
 use crate::systemd;
 use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
@@ -500,19 +502,74 @@ impl Supervisor {
             restart,
             factory,
         } = task;
+        self.start_task(name, Work::Task(factory), restart)
+    }
+
+    /// Starts an imperative task from a function, like
+    /// [`spawn`](Supervisor::spawn) with a [`TaskDescriptor`], but without a
+    /// box: `f` is called once per (re)start, and the future it returns runs
+    /// inside the task itself, where the previous run's future was. The
+    /// cheapest way to start a task: one allocation (the tokio task) per
+    /// service, none per restart.
+    ///
+    /// Same semantics as `spawn`: the restart policy, the snapshot row, the
+    /// shutdown, and a name that is running is replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for a name the attribute would reject,
+    /// [`Error::ShuttingDown`] once shutdown has begun, and
+    /// [`Error::RuntimeGone`] when the supervisor's runtime has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{Context, RestartPolicy};
+    ///
+    /// let sup = supervisor::Builder::new().only(Vec::<String>::new()).start()?;
+    /// for shard in 0..4 {
+    ///     let policy = RestartPolicy::Backoff { max: 3, base_delay: Duration::from_millis(100) };
+    ///     sup.spawn_fn(format!("shard-{shard}"), policy, move |ctx: Context| async move {
+    ///         // ... serve shard `shard` until told to stop ...
+    ///         let _ = shard;
+    ///         ctx.cancelled().await;
+    ///         Ok::<(), std::io::Error>(())
+    ///     })?;
+    /// }
+    /// assert_eq!(sup.active_count(), 4);
+    /// sup.shutdown(Duration::from_secs(1)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_fn<F, Fut, E>(
+        &self,
+        name: impl Into<Arc<str>>,
+        restart: RestartPolicy,
+        f: F,
+    ) -> Result<TaskHandle, Error>
+    where
+        F: Fn(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.start_task(name.into(), FnBody(f), restart)
+    }
+
+    /// Checks the name and starts a task that runs `body`.
+    fn start_task<B: Body>(
+        &self,
+        name: Arc<str>,
+        body: B,
+        restart: RestartPolicy,
+    ) -> Result<TaskHandle, Error> {
         check_name(&name).map_err(|reason| Error::InvalidName {
             name: Arc::clone(&name),
             reason,
         })?;
-        let started = Instance::start(
-            &self.shared,
-            Arc::clone(&name),
-            Work::Task(factory),
-            restart,
-            OnName::Replace,
-        )?;
+        let started = service::start(&self.shared, name, body, restart, OnName::Replace)?;
         Ok(TaskHandle::new(
-            name,
             Arc::clone(&self.shared),
             started.row,
             started.id,

@@ -133,25 +133,19 @@ impl fmt::Debug for TaskDescriptor {
 /// ```
 #[derive(Clone)]
 pub struct TaskHandle {
-    name: Arc<str>,
     shared: Arc<Shared>,
     row: RowRef,
     id: InstanceId,
 }
 
 impl TaskHandle {
-    pub(crate) fn new(name: Arc<str>, shared: Arc<Shared>, row: RowRef, id: InstanceId) -> Self {
-        TaskHandle {
-            name,
-            shared,
-            row,
-            id,
-        }
+    pub(crate) fn new(shared: Arc<Shared>, row: RowRef, id: InstanceId) -> Self {
+        TaskHandle { shared, row, id }
     }
 
     /// The task's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.row.name
     }
 
     /// Aborts this instance (never a later one under the same name): it ends
@@ -165,7 +159,7 @@ impl TaskHandle {
 impl fmt::Debug for TaskHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskHandle")
-            .field("name", &self.name)
+            .field("name", &self.row.name)
             .field("instance", &self.id)
             .finish()
     }

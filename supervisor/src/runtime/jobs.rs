@@ -280,7 +280,7 @@ impl<R> Job<R> {
         let name = &self.row.name;
         match &status {
             Status::Failed { reason } => tracing::error!(service = %name, %reason, "job failed"),
-            Status::Aborted if self.shared.shutdown.kill.is_cancelled() => {
+            Status::Aborted if self.shared.shutdown.killing() => {
                 tracing::warn!(service = %name, "job aborted at the shutdown deadline")
             }
             // An abort on request was logged where it was asked for.
@@ -336,7 +336,7 @@ impl<R> Drop for Job<R> {
         if self.lease.is_some() {
             // Aborted by the kill scan (the shutdown deadline), on request, or
             // dropped with the runtime.
-            let killed = self.shared.shutdown.kill.is_cancelled();
+            let killed = self.shared.shutdown.killing();
             let error = if killed || self.requested.load(Ordering::Acquire) {
                 BlockingError::Aborted
             } else {

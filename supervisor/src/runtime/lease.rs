@@ -286,7 +286,7 @@ impl Lease {
         if matches!(status, Status::Failed { .. }) {
             self.row.metrics().failures.increment(1);
         }
-        let killed = status == Status::Aborted && self.shared.shutdown.kill.is_cancelled();
+        let killed = status == Status::Aborted && self.shared.shutdown.killing();
         let ended_at = self.shared.shutdown.end_time();
         let mut s = lock(&self.row.state);
         let left = if s.instance == self.id && s.status.is_active() {
@@ -337,7 +337,7 @@ impl Drop for Lease {
             return;
         }
         let name = &self.row.name;
-        if !self.shared.shutdown.kill.is_cancelled() {
+        if !self.shared.shutdown.killing() {
             tracing::info!(service = %name, "aborted");
         } else if self.shared.shutdown.forced() {
             tracing::warn!(service = %name, "aborted by a second signal");
@@ -412,7 +412,7 @@ pub(crate) fn attach(shared: &Shared, row: &Row, instance: InstanceId, aborter: 
             .map(|(_, slot)| slot)
     };
     match slot {
-        Some(slot) if !shared.shutdown.kill.is_cancelled() => *slot = Some(aborter),
+        Some(slot) if !shared.shutdown.killing() => *slot = Some(aborter),
         // Killed already, ended already, or replaced: must not run on.
         _ => {
             drop(s);

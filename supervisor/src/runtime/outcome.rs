@@ -15,10 +15,10 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// From what a run's future returned under the panic guard.
-    pub(crate) fn from_run(result: Result<Result<(), BoxError>, String>) -> Outcome {
+    pub(crate) fn from_run<E: Into<BoxError>>(result: Result<Result<(), E>, String>) -> Outcome {
         match result {
             Ok(Ok(())) => Outcome::Returned,
-            Ok(Err(error)) => Outcome::Failed(error_text(&*error)),
+            Ok(Err(error)) => Outcome::Failed(error_text(&*error.into())),
             Err(panic) => Outcome::Failed(panic),
         }
     }

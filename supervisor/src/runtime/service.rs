@@ -4,13 +4,14 @@
 //! allows, and one final status.
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tracing::instrument::Instrumented;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::blocking;
 use super::context::Context;
@@ -23,16 +24,62 @@ use super::shutdown::Cause;
 use super::stop;
 use super::table::RowRef;
 use crate::error::Error;
-use crate::panic::{catch, CatchUnwind};
+use crate::panic::{catch, panic_message, CatchUnwind};
 use crate::spec::{BoxError, Entry, Factory, RestartPolicy, HEALTHY_AFTER};
 use crate::status::Status;
 
-/// What an instance runs: a declared service's entry, or an imperative
-/// task's factory (which always receives a `Context`).
+/// What an instance runs, run after run: how one run is built.
+///
+/// The instance's task is generic over it, so that a run's future lives
+/// inside the task (a restart writes the next run where the last one was)
+/// rather than in a box of its own.
+pub(crate) trait Body: Send + 'static {
+    /// What a run may fail with.
+    type Error: Into<BoxError>;
+    /// One run, awaited inside the instance's task.
+    type Run: Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Builds run `attempt`: calls the user's function inside the run's
+    /// span and under the panic guard (a panic there is the run's failure).
+    fn start(&self, core: &Core, ctx: Context, span: Span, attempt: u32) -> Running<Self::Run>;
+
+    /// Its place among the declared services, for a declared one.
+    fn place(&self) -> Option<Place>;
+}
+
+/// A function the imperative API runs: called once per (re)start, its
+/// future awaited inside the task.
+pub(crate) struct FnBody<F>(pub(crate) F);
+
+impl<F, Fut, E> Body for FnBody<F>
+where
+    F: Fn(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    type Error = E;
+    type Run = Fut;
+
+    fn start(&self, _: &Core, ctx: Context, span: Span, _: u32) -> Running<Fut> {
+        match span.in_scope(|| catch(|| (self.0)(ctx))) {
+            Ok(run) => {
+                span.in_scope(|| tracing::info!("started"));
+                Running::inline(run, span)
+            }
+            Err(panic) => Running::Failed { panic: Some(panic) },
+        }
+    }
+
+    fn place(&self) -> Option<Place> {
+        None
+    }
+}
+
+/// What a declared service or a [`TaskDescriptor`](crate::TaskDescriptor)
+/// runs: a function that boxes each run's future.
 #[derive(Clone)]
 pub(crate) enum Work {
-    /// A declared service, and its place among the declared services
-    /// (kept here: it fits beside the entry at no cost).
+    /// A declared service, and its place among the declared services.
     Declared {
         entry: Entry,
         place: Place,
@@ -40,15 +87,140 @@ pub(crate) enum Work {
     Task(Factory),
 }
 
-/// One run, built and ready to be awaited.
-enum Run {
-    /// The factory panicked: the run failed before it began.
-    Failed(String),
-    /// A run with a `Context`, the common case: awaited inline.
-    Inline(Instrumented<CatchUnwind<dyn Future<Output = Result<(), BoxError>> + Send>>),
-    /// The rarer kinds, boxed: a run without `Context` (watched for the
-    /// shutdown) and a blocking run (awaiting its thread).
-    Boxed(Pin<Box<dyn Future<Output = Outcome> + Send>>),
+impl Body for Work {
+    type Error = BoxError;
+    type Run = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+    fn start(&self, core: &Core, ctx: Context, span: Span, attempt: u32) -> Running<Self::Run> {
+        let (made, cooperative) = match self {
+            Work::Declared {
+                entry:
+                    Entry::Async {
+                        factory,
+                        takes_context,
+                    },
+                ..
+            } => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
+            Work::Task(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
+            // A blocking fn is never dropped at shutdown (a thread cannot
+            // be): with or without a Context, it is awaited until the
+            // deadline. Its thread may outlive an abort: its Context must
+            // look at the row.
+            Work::Declared {
+                entry: Entry::Blocking { run, .. },
+                ..
+            } => {
+                let row = core.lease.row();
+                let runtime = core.lease.shared().runtime().cloned();
+                let repeat = core.is_repeat(attempt, self.place());
+                let run =
+                    blocking::run_service(row.clone(), runtime, ctx.detachable(), *run, repeat);
+                return Running::Boxed {
+                    run: Box::pin(run.instrument(span)),
+                };
+            }
+        };
+        let future = match made {
+            Ok(future) => future,
+            Err(panic) => return Running::Failed { panic: Some(panic) },
+        };
+        if core.is_repeat(attempt, self.place()) {
+            span.in_scope(|| tracing::debug!("called again"));
+        } else {
+            span.in_scope(|| tracing::info!("started"));
+        }
+        if cooperative {
+            // Told through its Context; ended by the kill scan if it does not
+            // return in time. Nothing else to watch here.
+            return Running::inline(future, span);
+        }
+        // No Context to be told through: dropped as soon as shutdown
+        // begins. Dropping runs the user's destructors, which may panic too:
+        // that is the run's failure.
+        let shared = Arc::clone(core.lease.shared());
+        let run = Box::pin(
+            async move {
+                let mut run = CatchUnwind::new(future);
+                let ended = tokio::select! {
+                    biased;
+                    result = &mut run => Some(result),
+                    () = shared.root().cancelled() => None,
+                };
+                match ended {
+                    Some(result) => Outcome::from_run(result),
+                    None => match catch(move || drop(run)) {
+                        Ok(()) => Outcome::Dropped,
+                        Err(panic) => Outcome::Failed(panic),
+                    },
+                }
+            }
+            .instrument(span),
+        );
+        Running::Boxed { run }
+    }
+
+    fn place(&self) -> Option<Place> {
+        match self {
+            Work::Declared { place, .. } => Some(*place),
+            Work::Task(_) => None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One run, awaited inside the instance's task; its output says how the
+    /// run ended.
+    #[project = RunningProj]
+    pub(crate) enum Running<R> {
+        /// A run told through its `Context` (the common case): polled inline,
+        /// inside its span (kept only when a subscriber wants it, and boxed:
+        /// a disabled span costs the task 8 bytes, not 40), a panic in any
+        /// poll its failure. Not polled again after that.
+        Inline {
+            #[pin]
+            run: R,
+            span: Option<Box<Span>>,
+        },
+        /// The rarer kinds, boxed: a run without `Context` (dropped at
+        /// shutdown) and a blocking run (awaiting its thread).
+        Boxed { run: Pin<Box<dyn Future<Output = Outcome> + Send>> },
+        /// The user's function panicked before returning a future.
+        Failed { panic: Option<String> },
+    }
+}
+
+impl<R> Running<R> {
+    fn inline(run: R, span: Span) -> Self {
+        let span = (!span.is_disabled()).then(|| Box::new(span));
+        Running::Inline { run, span }
+    }
+}
+
+impl<R, E> Future for Running<R>
+where
+    R: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
+        match self.project() {
+            RunningProj::Inline { run, span } => {
+                let _entered = span.as_deref().map(Span::enter);
+                match catch_unwind(AssertUnwindSafe(|| run.poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(result)) => Poll::Ready(Outcome::from_run(Ok(result))),
+                    Err(payload) => Poll::Ready(Outcome::Failed(panic_message(payload.as_ref()))),
+                }
+            }
+            RunningProj::Boxed { run } => run.as_mut().poll(cx),
+            RunningProj::Failed { panic } => Poll::Ready(Outcome::Failed(
+                panic
+                    .take()
+                    .unwrap_or_else(|| "polled after it failed".to_owned()),
+            )),
+        }
+    }
 }
 
 /// What follows a run.
@@ -61,11 +233,18 @@ enum Next {
     End(Status),
 }
 
-/// One instance: its lease and the work it runs.
-pub(crate) struct Instance {
+/// What every instance has, whatever it runs: its lease and its restart
+/// policy. The run loop's decisions live here, outside the generic task, so
+/// that each body type adds only its own loop.
+pub(crate) struct Core {
     lease: Lease,
-    work: Work,
     policy: RestartPolicy,
+}
+
+/// One instance: its core and what it runs.
+pub(crate) struct Instance<B> {
+    core: Core,
+    body: B,
 }
 
 /// Where a declared service stands among the declared services.
@@ -90,190 +269,140 @@ pub(crate) struct Started {
     pub(crate) id: u64,
 }
 
-impl Instance {
-    /// Registers an instance under `name` and spawns its task.
-    pub(crate) fn start(
-        shared: &Arc<Shared>,
-        name: Arc<str>,
-        work: Work,
-        policy: RestartPolicy,
-        on_name: OnName,
-    ) -> Result<Started, Error> {
-        let runtime = stop::runtime(shared, &name)?;
-        let lease = Lease::take(shared, &name, Status::Running, on_name, Role::Task)?;
-        Ok(Instance::launch(&runtime, lease, work, policy))
-    }
+/// Registers an instance under `name` and spawns its task.
+pub(crate) fn start<B: Body>(
+    shared: &Arc<Shared>,
+    name: Arc<str>,
+    body: B,
+    policy: RestartPolicy,
+    on_name: OnName,
+) -> Result<Started, Error> {
+    let runtime = stop::runtime(shared, &name)?;
+    let lease = Lease::take(shared, &name, Status::Running, on_name, Role::Task)?;
+    Ok(launch(runtime, shared, lease, body, policy))
+}
 
-    /// Spawns the task of a registered instance.
-    pub(crate) fn launch(
-        runtime: &Handle,
-        lease: Lease,
-        work: Work,
-        policy: RestartPolicy,
-    ) -> Started {
-        let started = Started {
-            row: lease.row().clone(),
-            id: lease.id(),
-        };
-        let shared = Arc::clone(lease.shared());
-        let instance = Instance {
-            lease,
-            work,
-            policy,
-        };
-        let task = spawn_named(runtime, &started.row.name, instance.run());
-        let aborter = Aborter {
-            task: task.abort_handle(),
-            requested: None,
-        };
-        lease::attach(&shared, &started.row, started.id, aborter);
-        started
-    }
+/// Spawns the task of a registered instance.
+pub(crate) fn launch<B: Body>(
+    runtime: &Handle,
+    shared: &Shared,
+    lease: Lease,
+    body: B,
+    policy: RestartPolicy,
+) -> Started {
+    let started = Started {
+        row: lease.row().clone(),
+        id: lease.id(),
+    };
+    let instance = Instance {
+        core: Core { lease, policy },
+        body,
+    };
+    let task = spawn_named(runtime, &started.row.name, instance.run());
+    let aborter = Aborter {
+        task: task.abort_handle(),
+        requested: None,
+    };
+    lease::attach(shared, &started.row, started.id, aborter);
+    started
+}
 
+impl<B: Body> Instance<B> {
     /// Attempt after attempt until a final status.
     ///
     /// A plain `fn` returning an `async move` block rather than an `async fn`
     /// (which would keep `self` twice in the future), and only the common
-    /// path is awaited inline: the backoff sleep, the shutdown select of a
+    /// path is awaited inline: the backoff sleep, the dependency wait, a
     /// service without `Context` and blocking runs are boxed when used. This
     /// keeps the per-service task small.
     #[allow(clippy::manual_async_fn)] // deliberate: see above
     fn run(self) -> impl Future<Output = ()> + Send + 'static {
+        let Instance { core, body } = self;
         async move {
+            let place = body.place();
             // Runs over the instance's lifetime, and failures in a row.
             let mut attempt: u32 = 0;
             let mut streak: u32 = 0;
-            if self.place().is_some_and(|place| place.waits) {
-                if let Err(status) = self.dependencies().await {
-                    return self.end(status);
+            if place.is_some_and(|place| place.waits) {
+                if let Err(status) = core.dependencies(place).await {
+                    return core.end(status, place);
                 }
-                self.lease.running();
+                core.lease.running();
             }
             loop {
                 let began = tokio::time::Instant::now();
-                let outcome = match self.prepare(attempt) {
-                    Run::Failed(panic) => Outcome::Failed(panic),
-                    Run::Inline(run) => Outcome::from_run(run.await),
-                    Run::Boxed(run) => run.await,
-                };
-                let (delay, restart) = match self.after_run(outcome, began, &mut streak) {
+                let (ctx, span) = core.begin(attempt, place);
+                let outcome = body.start(&core, ctx, span, attempt).await;
+                let (delay, restart) = match core.after_run(outcome, began, &mut streak, place) {
                     Next::Restart(delay) => (delay, true),
                     Next::Again(every) => (every, false),
-                    Next::End(status) => return self.end(status),
+                    Next::End(status) => return core.end(status, place),
                 };
-                let resumed = if delay.is_zero() {
-                    // Restart at once, yet let the other tasks run first.
-                    tokio::task::yield_now().await;
-                    !self.lease.shared().is_stopping()
-                } else {
-                    Box::pin(wait_backoff(self.lease.shared(), delay)).await
-                };
-                if !resumed {
-                    return self.end(Status::Stopped);
+                if !core.pause(delay).await {
+                    return core.end(Status::Stopped, place);
                 }
                 attempt = attempt.saturating_add(1);
                 if restart {
-                    if self.place().is_some_and(|place| place.waits) {
-                        self.lease.queued();
-                        if let Err(status) = self.dependencies().await {
-                            return self.end(status);
+                    if place.is_some_and(|place| place.waits) {
+                        core.lease.queued();
+                        if let Err(status) = core.dependencies(place).await {
+                            return core.end(status, place);
                         }
                     }
-                    self.lease.restarted();
-                    tracing::info!(service = %self.lease.row().name, attempt, "restarting");
+                    core.restarted(attempt);
                 }
             }
         }
     }
+}
 
-    /// Builds one run, inside the `service` span: calls the factory (a
-    /// panic there is the run's failure) and picks how to await it.
-    ///
-    /// A plain `fn`, so that the task's future keeps only what is awaited
-    /// (an `async fn` here kept its locals too, and the task grew a size
-    /// class).
-    fn prepare(&self, attempt: u32) -> Run {
+impl Core {
+    /// What run `attempt` gets: its `Context`, and its `service` span.
+    fn begin(&self, attempt: u32, place: Option<Place>) -> (Context, Span) {
         let row = self.lease.row();
-        let shared = self.lease.shared();
         let span = tracing::info_span!("service", name = %row.name, attempt);
         let ctx = Context::new(
             attempt,
-            Arc::clone(shared),
+            Arc::clone(self.lease.shared()),
             row.clone(),
             self.lease.id(),
-            self.place().is_some_and(|place| place.ordered),
+            place.is_some_and(|place| place.ordered),
         );
-        let (factory_result, cooperative) = match &self.work {
-            Work::Declared {
-                entry:
-                    Entry::Async {
-                        factory,
-                        takes_context,
-                    },
-                ..
-            } => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
-            Work::Task(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
-            // A blocking fn is never dropped at shutdown (a thread cannot
-            // be): with or without a Context, it is awaited until the
-            // deadline. Its thread may outlive an abort: its Context must
-            // look at the row.
-            Work::Declared {
-                entry: Entry::Blocking { run, .. },
-                ..
-            } => {
-                let runtime = shared.runtime().cloned();
-                let repeat = self.is_repeat(attempt);
-                let run =
-                    blocking::run_service(row.clone(), runtime, ctx.detachable(), *run, repeat);
-                return Run::Boxed(Box::pin(run.instrument(span)));
-            }
-        };
-        let future = match factory_result {
-            Ok(future) => future,
-            Err(panic) => return Run::Failed(panic),
-        };
-        if self.is_repeat(attempt) {
-            span.in_scope(|| tracing::debug!("called again"));
+        (ctx, span)
+    }
+
+    /// Waits `delay` before the next run; `false` when shutdown began
+    /// meanwhile (then the service does not start again).
+    async fn pause(&self, delay: Duration) -> bool {
+        let shared = self.lease.shared();
+        if delay.is_zero() {
+            // Restart at once, yet let the other tasks run first.
+            tokio::task::yield_now().await;
+            !shared.is_stopping()
         } else {
-            span.in_scope(|| tracing::info!("started"));
-        }
-        if cooperative {
-            // Told through its Context; ended by the kill scan if it does not
-            // return in time. Nothing else to watch here.
-            Run::Inline(CatchUnwind::new(future).instrument(span))
-        } else {
-            // No Context to be told through: dropped as soon as shutdown
-            // begins. Dropping runs the user's destructors, which may panic
-            // too: that is the run's failure.
-            let shared = Arc::clone(shared);
-            Run::Boxed(Box::pin(
-                async move {
-                    let mut run = CatchUnwind::new(future);
-                    let ended = tokio::select! {
-                        biased;
-                        result = &mut run => Some(result),
-                        () = shared.root().cancelled() => None,
-                    };
-                    match ended {
-                        Some(result) => Outcome::from_run(result),
-                        None => match catch(move || drop(run)) {
-                            Ok(()) => Outcome::Dropped,
-                            Err(panic) => Outcome::Failed(panic),
-                        },
-                    }
-                }
-                .instrument(span),
-            ))
+            Box::pin(wait_backoff(shared, delay)).await
         }
     }
 
+    /// The row shows the restart that begins.
+    fn restarted(&self, attempt: u32) {
+        self.lease.restarted();
+        tracing::info!(service = %self.lease.row().name, attempt, "restarting");
+    }
+
     /// Decides what follows a run, and records a restart in the row.
-    fn after_run(&self, outcome: Outcome, began: tokio::time::Instant, streak: &mut u32) -> Next {
+    fn after_run(
+        &self,
+        outcome: Outcome,
+        began: tokio::time::Instant,
+        streak: &mut u32,
+        place: Option<Place>,
+    ) -> Next {
         let stopping = self.lease.shared().is_stopping();
         let reason = match outcome {
             Outcome::Returned if stopping => return Next::End(Status::Stopped),
             Outcome::Returned => {
-                return match self.every() {
+                return match self.every(place) {
                     Some(every) => {
                         // A call that returned breaks a streak of failures.
                         *streak = 0;
@@ -310,8 +439,8 @@ impl Instance {
     /// `Err` with the final status when the instance must not start.
     /// Boxed, and only for services with `after`, so that others pay
     /// nothing.
-    async fn dependencies(&self) -> Result<(), Status> {
-        let Some(place) = self.place().filter(|place| place.waits) else {
+    async fn dependencies(&self, place: Option<Place>) -> Result<(), Status> {
+        let Some(place) = place.filter(|place| place.waits) else {
             return Ok(());
         };
         match Box::pin(deps::wait_for(self.lease.shared(), place.node as usize)).await {
@@ -324,16 +453,8 @@ impl Instance {
         }
     }
 
-    /// Its place among the declared services, for a declared one.
-    fn place(&self) -> Option<Place> {
-        match &self.work {
-            Work::Declared { place, .. } => Some(*place),
-            Work::Task(_) => None,
-        }
-    }
-
     /// Ends the instance with its final status.
-    fn end(self, status: Status) {
+    fn end(self, status: Status, place: Option<Place>) {
         let name = Arc::clone(&self.lease.row().name);
         match &status {
             Status::Completed => tracing::info!(service = %name, "completed"),
@@ -342,7 +463,7 @@ impl Instance {
         }
         // A critical service that ends before shutdown ends the program.
         let critical_end =
-            self.place().is_some_and(|place| place.critical) && !self.lease.shared().is_stopping();
+            place.is_some_and(|place| place.critical) && !self.lease.shared().is_stopping();
         let failure = match &status {
             Status::Failed { reason } if critical_end => Some(reason.clone()),
             _ => None,
@@ -369,13 +490,13 @@ impl Instance {
     /// Whether this run is a periodic service's call after its first one:
     /// logged at `debug`, so that a service called every few seconds does
     /// not fill the logs.
-    fn is_repeat(&self, attempt: u32) -> bool {
-        attempt > 0 && self.place().is_some_and(|place| place.periodic)
+    fn is_repeat(&self, attempt: u32, place: Option<Place>) -> bool {
+        attempt > 0 && place.is_some_and(|place| place.periodic)
     }
 
     /// The delay between two calls of a periodic service.
-    fn every(&self) -> Option<Duration> {
-        let place = self.place().filter(|place| place.periodic)?;
+    fn every(&self, place: Option<Place>) -> Option<Duration> {
+        let place = place.filter(|place| place.periodic)?;
         let declared = self.lease.shared().declared.get()?;
         declared.nodes.get(place.node as usize)?.every
     }
@@ -410,9 +531,11 @@ mod tests {
         .expect("registered");
         let factory: Factory = Arc::new(|_ctx| Box::pin(async { Ok(()) }));
         let instance = Instance {
-            lease,
-            work: Work::Task(factory),
-            policy: RestartPolicy::Never,
+            core: Core {
+                lease,
+                policy: RestartPolicy::Never,
+            },
+            body: Work::Task(factory),
         };
         let future = instance.run();
         let size = std::mem::size_of_val(&future);

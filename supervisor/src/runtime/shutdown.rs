@@ -35,6 +35,9 @@ pub(crate) struct Shutdown {
     /// Cancelled when the deadline passes or a second signal arrives:
     /// whatever is still running ends `Aborted`.
     pub(crate) kill: CancellationToken,
+    /// Set right before `kill` is cancelled: what the hot paths read (the
+    /// token's state sits behind its mutex).
+    killing: AtomicBool,
     /// Set once the shutdown has begun (see [`Shutdown::is_stopping`]).
     stopping: AtomicBool,
     /// Whether a second signal (rather than the deadline) forced the aborts.
@@ -66,6 +69,7 @@ impl Shutdown {
         Shutdown {
             root,
             kill: CancellationToken::new(),
+            killing: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             forced: AtomicBool::new(false),
             default_timeout,
@@ -108,7 +112,20 @@ impl Shutdown {
     /// A second signal: whatever runs is aborted now.
     pub(crate) fn force(&self) {
         self.forced.store(true, Ordering::Release);
+        self.start_kill();
+    }
+
+    /// The deadline passed or a second signal arrived: whatever still runs
+    /// is to be aborted.
+    pub(crate) fn start_kill(&self) {
+        self.killing.store(true, Ordering::Release);
         self.kill.cancel();
+    }
+
+    /// Whether the aborts of the shutdown have begun (see
+    /// [`Shutdown::start_kill`], the only way `kill` is cancelled).
+    pub(crate) fn killing(&self) -> bool {
+        self.killing.load(Ordering::Acquire)
     }
 
     /// Fixes this shutdown's timeout unless it is fixed already; returns the

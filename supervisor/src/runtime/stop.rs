@@ -84,11 +84,11 @@ async fn drive(shared: &Shared) -> Result<(), Error> {
                 still_running = shared.active.get(),
                 "shutdown timeout elapsed: aborting what is still running"
             );
-            kill.cancel();
+            shared.shutdown.start_kill();
         }
         () = kill.cancelled() => {}
     }
-    if kill.is_cancelled() {
+    if shared.shutdown.killing() {
         deps::stop_all(shared);
         lease::abort_remaining(shared);
     }
@@ -111,23 +111,23 @@ async fn drive(shared: &Shared) -> Result<(), Error> {
 ///
 /// [`Error::NoRuntime`] when neither exists, [`Error::RuntimeGone`] when the
 /// supervisor's runtime has shut down.
-pub(crate) fn runtime(shared: &Arc<Shared>, name: &Arc<str>) -> Result<Handle, Error> {
+pub(crate) fn runtime<'a>(shared: &'a Arc<Shared>, name: &Arc<str>) -> Result<&'a Handle, Error> {
     if let Some(runtime) = shared.runtime() {
-        return Ok(runtime.clone());
+        return Ok(runtime);
     }
     let current = Handle::try_current().map_err(|_| Error::NoRuntime)?;
-    adopt(shared, current).ok_or_else(|| Error::RuntimeGone {
+    adopt(shared, current);
+    shared.runtime().ok_or_else(|| Error::RuntimeGone {
         name: Arc::clone(name),
     })
 }
 
 /// Makes `runtime` the supervisor's (unless it has one already) and starts
-/// the watcher there; returns the supervisor's runtime.
-pub(crate) fn adopt(shared: &Arc<Shared>, runtime: Handle) -> Option<Handle> {
+/// the watcher there.
+pub(crate) fn adopt(shared: &Arc<Shared>, runtime: Handle) {
     if shared.config.runtime.set(runtime.clone()).is_ok() {
         runtime.spawn(watch(Arc::clone(shared)));
     }
-    shared.runtime().cloned()
 }
 
 /// A second signal: abort everything now.
