@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -241,8 +240,9 @@ impl<R> BlockingHandle<R> {
     pub fn abort(&self) {
         if let Some(job) = &self.job {
             lease::abort(&job.shared, &job.row, Some(job.id));
-            // Also when the row had already let it go: the flag makes its
-            // `join` say `Aborted`, and aborting an ended task is harmless.
+            // Also when the row had already let it go (its instance is out
+            // of the active set, so its `join` says `Aborted`); aborting an
+            // ended task is harmless.
             job.aborter.fire();
         }
     }
@@ -266,7 +266,6 @@ struct Job<R> {
     /// `Some` until the job ends.
     lease: Option<Lease>,
     tx: Option<oneshot::Sender<JobResult<R>>>,
-    requested: Arc<AtomicBool>,
 }
 
 impl<R> Job<R> {
@@ -336,8 +335,12 @@ impl<R> Drop for Job<R> {
         if self.lease.is_some() {
             // Aborted by the kill scan (the shutdown deadline), on request, or
             // dropped with the runtime.
+            // An abort on request or a replacement takes the instance out of
+            // the active set before it fires; a runtime that goes away
+            // drops the task with its instance still in it.
             let killed = self.shared.shutdown.killing();
-            let error = if killed || self.requested.load(Ordering::Acquire) {
+            let requested = !lease::is_active(&self.row, self.id);
+            let error = if killed || requested {
                 BlockingError::Aborted
             } else {
                 BlockingError::SupervisorDropped
@@ -384,7 +387,6 @@ where
         }
     };
     let (tx, rx) = oneshot::channel();
-    let requested = Arc::new(AtomicBool::new(false));
     let row = lease.row().clone();
     let id = lease.id();
     let job = Job {
@@ -393,13 +395,11 @@ where
         id,
         lease: Some(lease),
         tx: Some(tx),
-        requested: Arc::clone(&requested),
     };
     let span = tracing::info_span!("service", name = %name, attempt = 0u32);
-    let task = spawn_named(&runtime, &name, body(job).instrument(span));
+    let task = spawn_named(runtime, &name, body(job).instrument(span));
     let aborter = Aborter {
         task: task.abort_handle(),
-        requested: Some(requested),
     };
     lease::attach(shared, &row, id, aborter.clone());
     BlockingHandle {

@@ -229,8 +229,8 @@ impl Lease {
         self.write(|s| {
             s.status = Status::Running;
             s.ready = ready;
-            s.started_at = now;
-            s.ended_at = None;
+            s.set_started_at(now);
+            s.set_ended_at(None);
         });
     }
 
@@ -248,10 +248,10 @@ impl Lease {
     pub(crate) fn restarting(&self, attempt: u32, max: u32, reason: &str) {
         let now = Instant::now();
         self.write(|s| {
-            s.last_failure = Some(reason.into());
+            s.set_last_failure(Some(reason.into()));
             s.status = Status::Restarting { attempt, max };
             s.ready = false;
-            s.ended_at = Some(now);
+            s.set_ended_at(Some(now));
         });
         self.row.metrics().failures.increment(1);
     }
@@ -264,8 +264,8 @@ impl Lease {
             s.status = Status::Running;
             s.ready = ready;
             s.restarts = s.restarts.saturating_add(1);
-            s.started_at = now;
-            s.ended_at = None;
+            s.set_started_at(now);
+            s.set_ended_at(None);
         });
         self.row.metrics().restarts.increment(1);
         self.shared.count_restart(&self.row.name);
@@ -291,13 +291,14 @@ impl Lease {
         let mut s = lock(&self.row.state);
         let left = if s.instance == self.id && s.status.is_active() {
             if let Status::Failed { reason } = &status {
-                s.last_failure = Some(reason.as_str().into());
+                s.set_last_failure(Some(reason.as_str().into()));
             }
             // A Completed service counts as ready whatever its kind.
             s.ready = status == Status::Completed;
             self.shared.emit(&self.row.name, &status, s.ready);
             s.status = status;
-            s.ended_at = Some(s.ended_at.unwrap_or(ended_at).max(s.started_at));
+            let ended_at = s.ended_at().unwrap_or(ended_at);
+            s.set_ended_at(Some(ended_at));
             s.abort = None;
             true
         } else {
@@ -391,9 +392,9 @@ fn hand_over(shared: &Shared, row: &Row, start: Start, on_name: OnName) -> Optio
     s.status = start.status;
     s.ready = start.ready;
     s.restarts = 0;
-    s.started_at = start.at;
-    s.ended_at = None;
-    s.last_failure = None;
+    s.set_started_at(start.at);
+    s.set_ended_at(None);
+    s.set_last_failure(None);
     replaced
 }
 
@@ -436,8 +437,8 @@ pub(crate) fn abort(shared: &Shared, row: &RowRef, instance: Option<InstanceId>)
         s.status = Status::Aborted;
         s.ready = false;
         shared.emit(&row.name, &s.status, false);
-        if s.ended_at.is_none() {
-            s.ended_at = Some(Instant::now());
+        if s.ended_at().is_none() {
+            s.set_ended_at(Some(Instant::now()));
         }
         s.abort.take()
     } else {

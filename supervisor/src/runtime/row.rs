@@ -4,9 +4,8 @@
 //! [`lease`](super::lease), which owns the lifecycle; this file only says
 //! what a row holds and how it reads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +32,6 @@ pub(crate) enum Kind {
 pub(crate) struct Row {
     pub(crate) name: Arc<str>,
     pub(crate) state: Mutex<RowState>,
-    /// The name's metric handles, made on first use.
-    metrics: OnceLock<Box<RowMetrics>>,
 }
 
 /// The metrics of one name (label `service`), built once: building a
@@ -60,9 +57,12 @@ pub(crate) struct RowState {
     /// only `lease` decides.
     pub(crate) ready: bool,
     pub(crate) restarts: u32,
-    pub(crate) started_at: Instant,
-    pub(crate) ended_at: Option<Instant>,
-    pub(crate) last_failure: Option<Box<str>>,
+    /// When the run started, as nanoseconds after [`origin`], and when it
+    /// ended, as nanoseconds after it started (`RUNNING` while it runs):
+    /// 8 bytes each where an `Instant` takes 16 (and an `Option<Instant>`
+    /// 16). Read and written through the methods of the same names.
+    started_after_origin: u64,
+    ended_after: u64,
     /// How to abort the current instance's task, while it is active.
     pub(crate) abort: Option<Aborter>,
     /// The rarely used part: boxed, since almost every row has none of it,
@@ -79,6 +79,12 @@ pub(crate) struct RowState {
 /// What few rows need.
 #[derive(Default)]
 pub(crate) struct Extra {
+    /// The text of the latest failure (shown until the name starts afresh).
+    pub(crate) last_failure: Option<Box<str>>,
+    /// The name's metric handles, made on first use (a failure, a restart,
+    /// a blocking run): building one through the `metrics` macros allocates
+    /// its key every time.
+    pub(crate) metrics: Option<Arc<RowMetrics>>,
     /// Active instances under this name that the row no longer shows.
     pub(crate) others: Vec<Hidden>,
     /// The cancellation of each active instance whose run asked for one
@@ -91,7 +97,66 @@ pub(crate) struct Extra {
     pub(crate) stop: Option<CancellationToken>,
 }
 
+/// `ended_after` of a run that has not ended.
+const RUNNING: u64 = u64::MAX;
+
+/// The moment row times count from: the first table's creation (every row
+/// time is taken later).
+pub(crate) fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Nanoseconds from `from` to `to` (none when `to` is earlier), below
+/// `RUNNING`: 584 years.
+fn nanos_between(from: Instant, to: Instant) -> u64 {
+    let nanos = to.saturating_duration_since(from).as_nanos();
+    u64::try_from(nanos).unwrap_or(RUNNING - 1).min(RUNNING - 1)
+}
+
 impl RowState {
+    /// When the run the row shows started.
+    pub(crate) fn started_at(&self) -> Instant {
+        origin() + Duration::from_nanos(self.started_after_origin)
+    }
+
+    /// Records when the run started; the caller sets when it ended too.
+    pub(crate) fn set_started_at(&mut self, at: Instant) {
+        self.started_after_origin = nanos_between(origin(), at);
+    }
+
+    /// When the run the row shows ended; `None` while it runs.
+    pub(crate) fn ended_at(&self) -> Option<Instant> {
+        (self.ended_after != RUNNING)
+            .then(|| self.started_at() + Duration::from_nanos(self.ended_after))
+    }
+
+    /// Records when the run ended (`None`: it runs), never before it started.
+    pub(crate) fn set_ended_at(&mut self, at: Option<Instant>) {
+        self.ended_after = match at {
+            None => RUNNING,
+            Some(at) => nanos_between(self.started_at(), at),
+        };
+    }
+
+    /// The text of the latest failure.
+    pub(crate) fn last_failure(&self) -> Option<&str> {
+        self.extra.as_ref()?.last_failure.as_deref()
+    }
+
+    /// Sets (or clears) the text of the latest failure.
+    pub(crate) fn set_last_failure(&mut self, failure: Option<Box<str>>) {
+        match failure {
+            Some(failure) => self.extra_mut().last_failure = Some(failure),
+            None => {
+                if let Some(extra) = self.extra.as_mut() {
+                    extra.last_failure = None;
+                    self.tidy();
+                }
+            }
+        }
+    }
+
     /// The hidden part of the active set.
     pub(crate) fn others(&self) -> &[Hidden] {
         self.extra.as_deref().map_or(&[], |extra| &extra.others)
@@ -120,7 +185,11 @@ impl RowState {
     /// Frees the rare part once it holds nothing.
     pub(crate) fn tidy(&mut self) {
         if self.extra.as_ref().is_some_and(|extra| {
-            extra.others.is_empty() && extra.run_tokens.is_empty() && extra.stop.is_none()
+            extra.others.is_empty()
+                && extra.run_tokens.is_empty()
+                && extra.stop.is_none()
+                && extra.last_failure.is_none()
+                && extra.metrics.is_none()
         }) {
             self.extra = None;
         }
@@ -130,19 +199,16 @@ impl RowState {
 /// An active instance the row no longer shows: its id and abort handle.
 pub(crate) type Hidden = (InstanceId, Option<Aborter>);
 
-/// Aborts one instance's task; for a job, first flags the abort as requested
-/// so its handle reports `Aborted` rather than `SupervisorDropped`.
+/// Aborts one instance's task. (A job's handle tells an abort from a
+/// runtime that went away by whether its instance had left the active set:
+/// every abort takes it out before it fires.)
 #[derive(Clone, Debug)]
 pub(crate) struct Aborter {
     pub(crate) task: AbortHandle,
-    pub(crate) requested: Option<Arc<AtomicBool>>,
 }
 
 impl Aborter {
     pub(crate) fn fire(&self) {
-        if let Some(flag) = &self.requested {
-            flag.store(true, Ordering::Release);
-        }
         self.task.abort();
     }
 }
@@ -161,15 +227,13 @@ impl Row {
     pub(crate) fn new(name: Arc<str>, start: Start) -> Self {
         Row {
             name,
-            metrics: OnceLock::new(),
             state: Mutex::new(RowState {
                 instance: start.instance,
                 status: start.status,
                 ready: start.ready,
                 restarts: 0,
-                started_at: start.at,
-                ended_at: None,
-                last_failure: None,
+                started_after_origin: nanos_between(origin(), start.at),
+                ended_after: RUNNING,
                 abort: None,
                 extra: None,
                 kind: start.kind,
@@ -178,31 +242,40 @@ impl Row {
         }
     }
 
-    /// The name's metric handles.
-    pub(crate) fn metrics(&self) -> &RowMetrics {
-        self.metrics.get_or_init(|| {
-            let label = || ("service", self.name.to_string());
-            Box::new(RowMetrics {
-                failures: metrics::counter!("supervisor.failures", &[label()]),
-                restarts: metrics::counter!("supervisor.restarts", &[label()]),
-                wall_time: metrics::histogram!("supervisor.task.wall_time_ms", &[label()]),
-                cpu_time: metrics::histogram!("supervisor.task.cpu_time_ms", &[label()]),
-            })
-        })
+    /// The name's metric handles, made on first use. Made outside the row
+    /// lock: the recorder is the application's code.
+    pub(crate) fn metrics(&self) -> Arc<RowMetrics> {
+        if let Some(metrics) = lock(&self.state)
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.metrics.clone())
+        {
+            return metrics;
+        }
+        let label = || ("service", self.name.to_string());
+        let made = Arc::new(RowMetrics {
+            failures: metrics::counter!("supervisor.failures", &[label()]),
+            restarts: metrics::counter!("supervisor.restarts", &[label()]),
+            wall_time: metrics::histogram!("supervisor.task.wall_time_ms", &[label()]),
+            cpu_time: metrics::histogram!("supervisor.task.cpu_time_ms", &[label()]),
+        });
+        // Another thread may have made them meanwhile: the first one stays.
+        let mut s = lock(&self.state);
+        Arc::clone(s.extra_mut().metrics.get_or_insert(made))
     }
 
     /// The row as the public snapshot shows it.
     pub(crate) fn snapshot(&self, now: Instant) -> ServiceSnapshot {
         let s = lock(&self.state);
-        let end = s.ended_at.unwrap_or(now);
+        let end = s.ended_at().unwrap_or(now);
         ServiceSnapshot {
             name: Arc::clone(&self.name),
             status: s.status.clone(),
             ready: s.ready,
             restarts: s.restarts,
-            started_at: s.started_at,
-            uptime: end.saturating_duration_since(s.started_at),
-            last_failure: s.last_failure.as_deref().map(str::to_owned),
+            started_at: s.started_at(),
+            uptime: end.saturating_duration_since(s.started_at()),
+            last_failure: s.last_failure().map(str::to_owned),
         }
     }
 
@@ -235,6 +308,6 @@ mod tests {
     #[test]
     fn a_row_stays_small() {
         let size = std::mem::size_of::<Row>();
-        assert!(size <= 152, "a row grew to {size} bytes");
+        assert!(size <= 104, "a row grew to {size} bytes");
     }
 }

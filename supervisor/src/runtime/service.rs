@@ -203,22 +203,41 @@ where
 {
     type Output = Outcome;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
-        match self.project() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Outcome> {
+        let outcome = match self.as_mut().project() {
             RunningProj::Inline { run, span } => {
                 let _entered = span.as_deref().map(Span::enter);
-                match catch_unwind(AssertUnwindSafe(|| run.poll(cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(result)) => Poll::Ready(Outcome::from_run(Ok(result))),
-                    Err(payload) => Poll::Ready(Outcome::Failed(panic_message(payload.as_ref()))),
+                // The error's conversion and text are user code too.
+                let polled = catch_unwind(AssertUnwindSafe(|| match run.poll(cx) {
+                    Poll::Pending => None,
+                    Poll::Ready(result) => Some(Outcome::from_run(Ok(result))),
+                }));
+                match polled {
+                    Ok(None) => return Poll::Pending,
+                    Ok(Some(outcome)) => outcome,
+                    Err(payload) => Outcome::Failed(panic_message(payload.as_ref())),
                 }
             }
-            RunningProj::Boxed { run } => run.as_mut().poll(cx),
-            RunningProj::Failed { panic } => Poll::Ready(Outcome::Failed(
-                panic
-                    .take()
-                    .unwrap_or_else(|| "polled after it failed".to_owned()),
-            )),
+            RunningProj::Boxed { run } => return run.as_mut().poll(cx),
+            RunningProj::Failed { panic } => {
+                let panic = panic.take();
+                return Poll::Ready(Outcome::Failed(
+                    panic.unwrap_or_else(|| "polled after it ended".to_owned()),
+                ));
+            }
+        };
+        // The run's future is dropped here, under the guard, as a boxed run
+        // drops its own at its end: a destructor that panics fails the run.
+        let span = match self.as_mut().project() {
+            RunningProj::Inline { span, .. } => span.take(),
+            _ => None,
+        };
+        let _entered = span.as_deref().map(Span::enter);
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.set(Running::Failed { panic: None });
+        })) {
+            Ok(()) => Poll::Ready(outcome),
+            Err(payload) => Poll::Ready(Outcome::Failed(panic_message(payload.as_ref()))),
         }
     }
 }
@@ -301,7 +320,6 @@ pub(crate) fn launch<B: Body>(
     let task = spawn_named(runtime, &started.row.name, instance.run());
     let aborter = Aborter {
         task: task.abort_handle(),
-        requested: None,
     };
     lease::attach(shared, &started.row, started.id, aborter);
     started

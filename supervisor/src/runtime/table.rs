@@ -48,7 +48,6 @@
 //! when it finished, which the row still shows), and `retired` counts those
 //! bits. An evicted slot is in no chain of the index, and is never ringed.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -82,15 +81,17 @@ pub(crate) struct Table {
     /// Rows not evicted.
     live: usize,
     /// Hash of a name → the latest row with that hash.
-    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    index: HashMap<NameHash, u32, BuildHasherDefault<PassThrough>>,
     /// For each position, the previous row with the same hash (`NONE` ends it).
     same_hash: Vec<u32>,
-    hasher: RandomState,
+    hasher: foldhash::fast::RandomState,
     retention: Retention,
 }
 
 impl Default for Table {
     fn default() -> Self {
+        // Row times count from the origin: fix it before the first row.
+        super::row::origin();
         Table {
             blocks: Vec::new(),
             order: Vec::new(),
@@ -98,7 +99,7 @@ impl Default for Table {
             live: 0,
             index: HashMap::default(),
             same_hash: Vec::new(),
-            hasher: RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             retention: Retention {
                 limit: DEFAULT_RETAIN_FINISHED,
                 ring: VecDeque::new(),
@@ -113,12 +114,19 @@ impl Default for Table {
 /// Rows per block.
 const BLOCK: usize = 64;
 
+/// A name's hash as the index keys it: 32 bits (a map entry of 8 bytes, not
+/// 16). Names that share one are chained (see `same_hash`) and told apart
+/// by comparing the names.
+type NameHash = u32;
+
 const NONE: u32 = u32::MAX;
 
 /// A block of rows; a slot is set once, when its row is created.
 struct Block {
     id: u32,
-    rows: [OnceLock<Row>; BLOCK],
+    /// `BLOCK` slots, boxed: built in place on the heap (an array built on
+    /// the stack and moved into the `Arc` was a 10 KiB copy per block).
+    rows: Box<[OnceLock<Row>]>,
 }
 
 /// The table's side of one block: the block while it is in use, and which
@@ -145,10 +153,10 @@ struct Retention {
     /// The names whose latest instance, a task, failed and whose row was
     /// evicted (the latest [`LOST_KEPT`]), with that failure and the name's
     /// hash: so the shutdown's result still names them.
-    lost: VecDeque<(u64, Arc<str>, Status)>,
+    lost: VecDeque<(NameHash, Arc<str>, Status)>,
     /// How many entries of `lost` each hash has: a name evicted again
     /// replaces its entry, found without a scan when it has none.
-    lost_hashes: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    lost_hashes: HashMap<NameHash, u32, BuildHasherDefault<PassThrough>>,
 }
 
 /// How many failures of evicted tasks the table remembers.
@@ -199,7 +207,7 @@ impl Table {
     /// registration finds its row: a finished row found again is running
     /// again, and leaves the ring.
     pub(crate) fn row_for(&mut self, name: &Arc<str>, make: impl FnOnce() -> Row) -> RowRef {
-        let hash = self.hasher.hash_one(&**name);
+        let hash = self.hash(name);
         if let Some(row) = self.find(hash, name) {
             self.unring(row.position());
             return row;
@@ -248,7 +256,7 @@ impl Table {
         self.blocks[id as usize] = Slab {
             block: Some(Arc::new(Block {
                 id,
-                rows: std::array::from_fn(|_| OnceLock::new()),
+                rows: (0..BLOCK).map(|_| OnceLock::new()).collect(),
             })),
             used: 0,
             ringed: 0,
@@ -268,11 +276,16 @@ impl Table {
         }
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<RowRef> {
-        self.find(self.hasher.hash_one(name), name)
+    /// The hash of `name` (the top half of a seeded 64-bit hash).
+    fn hash(&self, name: &str) -> NameHash {
+        (self.hasher.hash_one(name) >> 32) as NameHash
     }
 
-    fn find(&self, hash: u64, name: &str) -> Option<RowRef> {
+    pub(crate) fn get(&self, name: &str) -> Option<RowRef> {
+        self.find(self.hash(name), name)
+    }
+
+    fn find(&self, hash: NameHash, name: &str) -> Option<RowRef> {
         let mut at = *self.index.get(&hash)?;
         while at != NONE {
             let row = self.row_ref(at as usize);
@@ -384,7 +397,7 @@ impl Table {
         let bit = 1u64 << slot;
         let block = self.blocks[id].block.as_ref().map(Arc::clone)?;
         let row = block.rows[slot].get()?;
-        let hash = self.hasher.hash_one(&*row.name);
+        let hash = self.hash(&row.name);
         self.retention.remember(hash, row);
         self.unlink(at, hash);
         let slab = &mut self.blocks[id];
@@ -406,7 +419,7 @@ impl Table {
     }
 
     /// Removes position `at` from the chain of `hash`.
-    fn unlink(&mut self, at: usize, hash: u64) {
+    fn unlink(&mut self, at: usize, hash: NameHash) {
         let at = u32::try_from(at).unwrap_or(NONE);
         let Some(&head) = self.index.get(&hash) else {
             return;
@@ -436,7 +449,7 @@ impl Retention {
     /// Notes how the evicted `row` ended, in place of what an earlier row
     /// under its name said: a failed task is remembered, anything else
     /// forgets the name.
-    fn remember(&mut self, hash: u64, row: &Row) {
+    fn remember(&mut self, hash: NameHash, row: &Row) {
         if self.lost_hashes.contains_key(&hash) {
             let mut forgotten = 0;
             self.lost.retain(|(h, name, _)| {
@@ -458,7 +471,7 @@ impl Retention {
         }
     }
 
-    fn forget_hash(&mut self, hash: u64, entries: u32) {
+    fn forget_hash(&mut self, hash: NameHash, entries: u32) {
         if let Some(count) = self.lost_hashes.get_mut(&hash) {
             *count = count.saturating_sub(entries);
             if *count == 0 {
@@ -496,8 +509,14 @@ impl Hasher for PassThrough {
         self.0 = hash;
     }
 
+    fn write_u32(&mut self, hash: u32) {
+        // Both halves: the map takes its bucket from the low bits and its
+        // tag from the top ones.
+        self.0 = u64::from(hash) << 32 | u64::from(hash);
+    }
+
     fn write(&mut self, bytes: &[u8]) {
-        // Not used for `u64` keys; folds anything else in so it still works.
+        // Not used for `u32` or `u64` keys; folds anything else in so it still works.
         for &byte in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(byte);
         }
@@ -563,8 +582,8 @@ mod tests {
 
     /// Files `names` (pushed in this order) under one hash by hand, as a
     /// collision would; returns the hash.
-    fn collide(table: &mut Table, names: &[&str]) -> u64 {
-        let hash = table.hasher.hash_one(names[0]);
+    fn collide(table: &mut Table, names: &[&str]) -> NameHash {
+        let hash = table.hash(names[0]);
         let mut previous = NONE;
         for (i, name) in names.iter().enumerate() {
             let at = table.push(row(name, i as u64 + 1, Kind::Task, Status::Completed));
