@@ -569,11 +569,7 @@ impl Supervisor {
             reason,
         })?;
         let started = service::start(&self.shared, name, body, restart, OnName::Replace)?;
-        Ok(TaskHandle::new(
-            Arc::clone(&self.shared),
-            started.row,
-            started.id,
-        ))
+        Ok(TaskHandle::new(started.row, started.id))
     }
 
     /// Runs a CPU-bound closure on the supervisor's own worker threads, at

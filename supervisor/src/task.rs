@@ -133,14 +133,13 @@ impl fmt::Debug for TaskDescriptor {
 /// ```
 #[derive(Clone)]
 pub struct TaskHandle {
-    shared: Arc<Shared>,
     row: RowRef,
     id: InstanceId,
 }
 
 impl TaskHandle {
-    pub(crate) fn new(shared: Arc<Shared>, row: RowRef, id: InstanceId) -> Self {
-        TaskHandle { shared, row, id }
+    pub(crate) fn new(row: RowRef, id: InstanceId) -> Self {
+        TaskHandle { row, id }
     }
 
     /// The task's name.
@@ -152,7 +151,12 @@ impl TaskHandle {
     /// `Aborted` and is not restarted; its run's `Context` is cancelled at
     /// once. `false` when it had already ended.
     pub fn abort(&self) -> bool {
-        lease::abort(&self.shared, &self.row, Some(self.id))
+        // Reaches the supervisor through the row (the handle does not keep
+        // it alive): gone with it, its tasks are gone too.
+        match Shared::of(&self.row) {
+            Some(shared) => lease::abort(&shared, &self.row, Some(self.id)),
+            None => false,
+        }
     }
 }
 

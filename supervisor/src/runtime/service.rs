@@ -473,7 +473,7 @@ impl Core {
 
     /// Ends the instance with its final status.
     fn end(self, status: Status, place: Option<Place>) {
-        let name = Arc::clone(&self.lease.row().name);
+        let name = &self.lease.row().name;
         match &status {
             Status::Completed => tracing::info!(service = %name, "completed"),
             Status::Stopped => tracing::info!(service = %name, "stopped"),
@@ -482,27 +482,28 @@ impl Core {
         // A critical service that ends before shutdown ends the program.
         let critical_end =
             place.is_some_and(|place| place.critical) && !self.lease.shared().is_stopping();
+        if !critical_end {
+            self.lease.end(status);
+            return;
+        }
         let failure = match &status {
-            Status::Failed { reason } if critical_end => Some(reason.clone()),
+            Status::Failed { reason } => Some(reason.clone()),
             _ => None,
         };
+        let name = Arc::clone(name);
         let shared = Arc::clone(self.lease.shared());
         self.lease.end(status);
-        if critical_end {
-            match &failure {
-                Some(reason) => {
-                    tracing::error!(service = %name, %reason, "a critical service failed: shutting down")
-                }
-                None => {
-                    tracing::info!(service = %name, "a critical service completed: shutting down")
-                }
+        match &failure {
+            Some(reason) => {
+                tracing::error!(service = %name, %reason, "a critical service failed: shutting down")
             }
-            shared.shutdown.set_cause(Cause::Critical {
-                service: name,
-                failure,
-            });
-            shared.stop();
+            None => tracing::info!(service = %name, "a critical service completed: shutting down"),
         }
+        shared.shutdown.set_cause(Cause::Critical {
+            service: name,
+            failure,
+        });
+        shared.stop();
     }
 
     /// Whether this run is a periodic service's call after its first one:

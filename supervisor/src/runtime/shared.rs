@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -121,10 +121,10 @@ impl Shared {
         root: CancellationToken,
         shutdown_timeout: Duration,
     ) -> Arc<Self> {
-        Arc::new(Shared {
+        Arc::new_cyclic(|this: &Weak<Shared>| Shared {
             config,
             shutdown: Shutdown::new(root, shutdown_timeout),
-            table: Mutex::new(Table::default()),
+            table: Mutex::new(Table::new(this.clone())),
             active: Active::new(),
             declared: OnceLock::new(),
             readiness: Notify::new(),
@@ -133,6 +133,11 @@ impl Shared {
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
         })
+    }
+
+    /// The supervisor `row` belongs to, while it lives.
+    pub(crate) fn of(row: &RowRef) -> Option<Arc<Shared>> {
+        row.owner()?.downcast::<Shared>().ok()
     }
 
     /// A supervisor's state for the unit tests of the runtime: the current

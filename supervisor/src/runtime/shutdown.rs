@@ -144,6 +144,11 @@ impl Shutdown {
     /// The moment a run that ends now should be said to have ended: for a run
     /// stopped by shutdown, the moment shutdown began.
     pub(crate) fn end_time(&self) -> Instant {
+        // Once the moment is noted (before the shutdown tells anyone), no
+        // clock read: it is earlier than now.
+        if let Some(began) = self.began.get() {
+            return *began;
+        }
         let now = Instant::now();
         if self.is_stopping() {
             (*self.began.get_or_init(|| now)).min(now)

@@ -48,9 +48,10 @@
 //! when it finished, which the row still shows), and `retired` counts those
 //! bits. An evicted slot is in no chain of the index, and is never ringed.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use super::row::{InstanceId, Row};
 use crate::status::Status;
@@ -86,13 +87,29 @@ pub(crate) struct Table {
     same_hash: Vec<u32>,
     hasher: foldhash::fast::RandomState,
     retention: Retention,
+    /// Who owns the table (the supervisor's shared state), for every block
+    /// to point back to: see [`RowRef::owner`].
+    owner: Owner,
 }
 
+/// A weak reference to whoever owns a table, its type left to the owner (so
+/// that this data structure does not depend on it).
+pub(crate) type Owner = Weak<dyn Any + Send + Sync>;
+
 impl Default for Table {
+    /// A table without an owner (for tests).
     fn default() -> Self {
+        Table::new(Weak::<()>::new())
+    }
+}
+
+impl Table {
+    /// An empty table whose blocks point back to `owner`.
+    pub(crate) fn new(owner: Owner) -> Self {
         // Row times count from the origin: fix it before the first row.
         super::row::origin();
         Table {
+            owner,
             blocks: Vec::new(),
             order: Vec::new(),
             free: Vec::new(),
@@ -124,6 +141,10 @@ const NONE: u32 = u32::MAX;
 /// A block of rows; a slot is set once, when its row is created.
 struct Block {
     id: u32,
+    /// The table's owner: what a handle holding only a [`RowRef`] reaches
+    /// the supervisor through (a `TaskHandle` that held the supervisor too
+    /// cost every start two more atomic operations on its shared counter).
+    owner: Owner,
     /// `BLOCK` slots, boxed: built in place on the heap (an array built on
     /// the stack and moved into the `Arc` was a 10 KiB copy per block).
     rows: Box<[OnceLock<Row>]>,
@@ -185,6 +206,11 @@ pub(crate) struct RowRef {
 }
 
 impl RowRef {
+    /// The owner of the table the row is in, while it lives.
+    pub(crate) fn owner(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.block.owner.upgrade()
+    }
+
     /// The row's position in the table.
     fn position(&self) -> usize {
         self.block.id as usize * BLOCK + self.slot
@@ -256,6 +282,7 @@ impl Table {
         self.blocks[id as usize] = Slab {
             block: Some(Arc::new(Block {
                 id,
+                owner: Weak::clone(&self.owner),
                 rows: (0..BLOCK).map(|_| OnceLock::new()).collect(),
             })),
             used: 0,
