@@ -42,7 +42,7 @@ pub(crate) async fn wait_for(shared: &Shared, node: usize) -> Waited {
             let row = &declared.nodes[dependency].row;
             let (ready, status) = {
                 let s = lock(&row.state);
-                (s.ready, s.status.clone())
+                (s.ready, s.status())
             };
             match status {
                 _ if ready => {}
@@ -86,7 +86,7 @@ pub(crate) async fn stop_in_order(shared: &Shared) {
             let ended = node
                 .dependants
                 .iter()
-                .all(|&d| !lock(&declared.nodes[d].row.state).status.is_active());
+                .all(|&d| !lock(&declared.nodes[d].row.state).is_active());
             if ended {
                 if let Some(stop) = &node.stop {
                     stop.cancel();

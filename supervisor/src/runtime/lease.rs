@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::row::{Aborter, InstanceId, Kind, Row, RowState, Start};
+use super::row::{Aborter, InstanceId, Kind, Phase, Row, RowState, Start};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
@@ -187,19 +187,16 @@ impl Lease {
     fn write(&self, f: impl FnOnce(&mut RowState)) {
         {
             let mut s = lock(&self.row.state);
-            if s.instance != self.id || !s.status.is_active() {
+            if s.instance != self.id || !s.is_active() {
                 return;
             }
             // What the row said, only when someone may want to hear of
             // the change: the hot path clones nothing.
-            let before = self
-                .shared
-                .has_events()
-                .then(|| (s.status.clone(), s.ready));
+            let before = self.shared.has_events().then_some((s.phase, s.ready));
             f(&mut s);
-            if let Some((status, ready)) = before {
-                if (&s.status, s.ready) != (&status, ready) {
-                    self.shared.emit(&self.row.name, &s.status, s.ready);
+            if let Some(before) = before {
+                if (s.phase, s.ready) != before {
+                    self.shared.emit(&self.row.name, &s.status(), s.ready);
                 }
             }
         }
@@ -227,7 +224,7 @@ impl Lease {
         let now = Instant::now();
         let ready = self.ready_at_start();
         self.write(|s| {
-            s.status = Status::Running;
+            s.phase = Phase::Running;
             s.ready = ready;
             s.set_started_at(now);
             s.set_ended_at(None);
@@ -238,7 +235,7 @@ impl Lease {
     /// ready yet.
     pub(crate) fn queued(&self) {
         self.write(|s| {
-            s.status = Status::Queued;
+            s.phase = Phase::Queued;
             s.ready = false;
         });
     }
@@ -249,7 +246,7 @@ impl Lease {
         let now = Instant::now();
         self.write(|s| {
             s.set_last_failure(Some(reason.into()));
-            s.status = Status::Restarting { attempt, max };
+            s.phase = Phase::Restarting { attempt, max };
             s.ready = false;
             s.set_ended_at(Some(now));
         });
@@ -261,9 +258,9 @@ impl Lease {
         let now = Instant::now();
         let ready = self.ready_at_start();
         self.write(|s| {
-            s.status = Status::Running;
+            s.phase = Phase::Running;
             s.ready = ready;
-            s.restarts = s.restarts.saturating_add(1);
+            s.count_restart();
             s.set_started_at(now);
             s.set_ended_at(None);
         });
@@ -289,14 +286,11 @@ impl Lease {
         let killed = status == Status::Aborted && self.shared.shutdown.killing();
         let ended_at = self.shared.shutdown.end_time();
         let mut s = lock(&self.row.state);
-        let left = if s.instance == self.id && s.status.is_active() {
-            if let Status::Failed { reason } = &status {
-                s.set_last_failure(Some(reason.as_str().into()));
-            }
+        let left = if s.instance == self.id && s.is_active() {
             // A Completed service counts as ready whatever its kind.
             s.ready = status == Status::Completed;
             self.shared.emit(&self.row.name, &status, s.ready);
-            s.status = status;
+            s.set_status(status);
             let ended_at = s.ended_at().unwrap_or(ended_at);
             s.set_ended_at(Some(ended_at));
             s.abort = None;
@@ -372,7 +366,7 @@ impl Replaced {
 fn hand_over(shared: &Shared, row: &Row, start: Start, on_name: OnName) -> Option<Replaced> {
     let mut s = lock(&row.state);
     let mut replaced = None;
-    if s.status.is_active() {
+    if s.is_active() {
         let previous = s.instance;
         let aborter = s.abort.take();
         match on_name {
@@ -389,9 +383,9 @@ fn hand_over(shared: &Shared, row: &Row, start: Start, on_name: OnName) -> Optio
     s.kind = start.kind;
     s.declared |= start.kind == Kind::Declared;
     shared.emit(&row.name, &start.status, start.ready);
-    s.status = start.status;
+    s.set_status(start.status);
     s.ready = start.ready;
-    s.restarts = 0;
+    s.clear_restarts();
     s.set_started_at(start.at);
     s.set_ended_at(None);
     s.set_last_failure(None);
@@ -405,7 +399,7 @@ fn hand_over(shared: &Shared, row: &Row, start: Start, on_name: OnName) -> Optio
 pub(crate) fn attach(shared: &Shared, row: &Row, instance: InstanceId, aborter: Aborter) {
     let mut s = lock(&row.state);
     let slot = if s.instance == instance {
-        s.status.is_active().then_some(&mut s.abort)
+        s.is_active().then_some(&mut s.abort)
     } else {
         s.others_mut()
             .iter_mut()
@@ -431,12 +425,12 @@ pub(crate) fn abort(shared: &Shared, row: &RowRef, instance: Option<InstanceId>)
     let current = s.instance;
     let target = instance.unwrap_or(current);
     let aborter = if target == current {
-        if !s.status.is_active() {
+        if !s.is_active() {
             return false;
         }
-        s.status = Status::Aborted;
+        s.phase = Phase::Aborted;
         s.ready = false;
-        shared.emit(&row.name, &s.status, false);
+        shared.emit(&row.name, &Status::Aborted, false);
         if s.ended_at().is_none() {
             s.set_ended_at(Some(Instant::now()));
         }
@@ -489,7 +483,7 @@ pub(crate) fn abort_remaining(shared: &Shared) {
         let table = lock(&shared.table);
         for row in table.rows() {
             let mut s = lock(&row.state);
-            if s.status.is_active() {
+            if s.is_active() {
                 aborters.extend(s.abort.take());
             }
             aborters.extend(
@@ -536,11 +530,11 @@ pub(crate) fn run_token(
 pub(crate) fn mark_ready(shared: &Shared, row: &Row, instance: InstanceId) {
     let changed = {
         let mut s = lock(&row.state);
-        let running = s.instance == instance && s.status == Status::Running;
+        let running = s.instance == instance && s.phase == Phase::Running;
         let changed = running && !s.ready;
         if changed {
             s.ready = true;
-            shared.emit(&row.name, &s.status, true);
+            shared.emit(&row.name, &Status::Running, true);
         }
         changed
     };
@@ -571,8 +565,7 @@ pub(crate) fn is_active(row: &Row, instance: InstanceId) -> bool {
 }
 
 fn holds(s: &RowState, instance: InstanceId) -> bool {
-    (s.instance == instance && s.status.is_active())
-        || s.others().iter().any(|(id, _)| *id == instance)
+    (s.instance == instance && s.is_active()) || s.others().iter().any(|(id, _)| *id == instance)
 }
 
 /// Removes `instance` from the hidden part of the active set.

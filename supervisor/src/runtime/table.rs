@@ -580,7 +580,7 @@ mod tests {
     fn show_completed(row: &RowRef, id: InstanceId) {
         let mut s = crate::panic::lock(&row.state);
         s.instance = id;
-        s.status = Status::Completed;
+        s.set_status(Status::Completed);
     }
 
     fn names(table: &Table) -> Vec<String> {
