@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::row::{Aborter, InstanceId, Kind, Phase, Row, RowState, Start};
+use super::row::{Aborter, InstanceId, Kind, Phase, Row, RowMetrics, RowState, Start};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
@@ -184,25 +184,33 @@ impl Lease {
 
     /// Applies `f` when the row still shows this instance as active; then
     /// wakes the waiters on declared services.
-    fn write(&self, f: impl FnOnce(&mut RowState)) {
-        {
+    fn write<R>(&self, f: impl FnOnce(&mut RowState) -> R) -> Option<R> {
+        let written = {
             let mut s = lock(&self.row.state);
             if s.instance != self.id || !s.is_active() {
-                return;
+                return None;
             }
             // What the row said, only when someone may want to hear of
             // the change: the hot path clones nothing.
             let before = self.shared.has_events().then_some((s.phase, s.ready));
-            f(&mut s);
+            let written = f(&mut s);
             if let Some(before) = before {
                 if (s.phase, s.ready) != before {
                     self.shared.emit(&self.row.name, &s.status(), s.ready);
                 }
             }
-        }
+            written
+        };
         if self.declared {
             self.shared.readiness_changed();
         }
+        Some(written)
+    }
+
+    /// The row's metric handles: `known`, read under a lock already taken,
+    /// or made now.
+    fn metrics(&self, known: Option<Option<Arc<RowMetrics>>>) -> Arc<RowMetrics> {
+        known.flatten().unwrap_or_else(|| self.row.metrics())
     }
 
     /// A periodic service's call returned `Ok`: `ready = completed` is
@@ -242,29 +250,31 @@ impl Lease {
 
     /// Running → Restarting: a run failed and restart `attempt` of `max` is
     /// scheduled.
-    pub(crate) fn restarting(&self, attempt: u32, max: u32, reason: &str) {
+    pub(crate) fn restarting(&self, attempt: u32, max: u32, reason: String) {
         let now = Instant::now();
-        self.write(|s| {
-            s.set_last_failure(Some(reason.into()));
+        let known = self.write(|s| {
+            s.set_last_failure(Some(reason.into_boxed_str()));
             s.phase = Phase::Restarting { attempt, max };
             s.ready = false;
             s.set_ended_at(Some(now));
+            s.metrics()
         });
-        self.row.metrics().failures.increment(1);
+        self.metrics(known).failures.increment(1);
     }
 
     /// Restarting → Running: the delay is over and the next run starts.
     pub(crate) fn restarted(&self) {
         let now = Instant::now();
         let ready = self.ready_at_start();
-        self.write(|s| {
+        let known = self.write(|s| {
             s.phase = Phase::Running;
             s.ready = ready;
             s.count_restart();
             s.set_started_at(now);
             s.set_ended_at(None);
+            s.metrics()
         });
-        self.row.metrics().restarts.increment(1);
+        self.metrics(known).restarts.increment(1);
         self.shared.count_restart(&self.row.name);
     }
 
@@ -291,8 +301,9 @@ impl Lease {
             s.ready = status == Status::Completed;
             self.shared.emit(&self.row.name, &status, s.ready);
             s.set_status(status);
-            let ended_at = s.ended_at().unwrap_or(ended_at);
-            s.set_ended_at(Some(ended_at));
+            if s.ended_at().is_none() {
+                s.set_ended_at(Some(ended_at));
+            }
             s.abort = None;
             true
         } else {
@@ -612,7 +623,7 @@ mod tests {
         let old = take(&shared, "svc", OnName::Share);
         let new = take(&shared, "svc", OnName::Replace);
         assert_eq!(shared.active.get(), 1, "the replaced one left at once");
-        old.restarting(1, 3, "old");
+        old.restarting(1, 3, "old".to_owned());
         assert_eq!(new.row().status(), Status::Running);
         assert!(!old.end(Status::Failed {
             reason: "old".into()

@@ -58,12 +58,12 @@ pub(crate) struct RowState {
     /// Whether the instance is ready (see [`Readiness`](crate::Readiness)):
     /// only `lease` decides.
     pub(crate) ready: bool,
-    /// When the run started, as nanoseconds after [`origin`], and when it
-    /// ended, as nanoseconds after it started (`RUNNING` while it runs):
-    /// 8 bytes each where an `Instant` takes 16 (and an `Option<Instant>`
-    /// 16). Read and written through the methods of the same names.
-    started_after_origin: u64,
-    ended_after: u64,
+    /// When the run started and when it ended (`RUNNING` while it runs),
+    /// as nanoseconds after [`origin`]: 8 bytes each where an `Instant`
+    /// takes 16 (and an `Option<Instant>` 16), one subtraction to write.
+    /// Read and written through the methods of the same names.
+    started: u64,
+    ended: u64,
     /// How to abort the current instance's task, while it is active.
     pub(crate) abort: Option<Aborter>,
     /// The rarely used part: boxed, since almost every row has none of it,
@@ -154,7 +154,7 @@ impl Phase {
     }
 }
 
-/// `ended_after` of a run that has not ended.
+/// `ended` of a run that has not ended.
 const RUNNING: u64 = u64::MAX;
 
 /// The moment row times count from: the first table's creation (every row
@@ -164,10 +164,10 @@ pub(crate) fn origin() -> Instant {
     *ORIGIN.get_or_init(Instant::now)
 }
 
-/// Nanoseconds from `from` to `to` (none when `to` is earlier), below
+/// Nanoseconds from the origin to `at` (none when `at` is earlier), below
 /// `RUNNING`: 584 years.
-fn nanos_between(from: Instant, to: Instant) -> u64 {
-    let nanos = to.saturating_duration_since(from).as_nanos();
+fn since_origin(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(origin()).as_nanos();
     u64::try_from(nanos).unwrap_or(RUNNING - 1).min(RUNNING - 1)
 }
 
@@ -193,26 +193,39 @@ impl RowState {
 
     /// When the run the row shows started.
     pub(crate) fn started_at(&self) -> Instant {
-        origin() + Duration::from_nanos(self.started_after_origin)
+        origin() + Duration::from_nanos(self.started)
     }
 
     /// Records when the run started; the caller sets when it ended too.
     pub(crate) fn set_started_at(&mut self, at: Instant) {
-        self.started_after_origin = nanos_between(origin(), at);
+        self.started = since_origin(at);
     }
 
     /// When the run the row shows ended; `None` while it runs.
     pub(crate) fn ended_at(&self) -> Option<Instant> {
-        (self.ended_after != RUNNING)
-            .then(|| self.started_at() + Duration::from_nanos(self.ended_after))
+        (self.ended != RUNNING).then(|| origin() + Duration::from_nanos(self.ended))
     }
 
     /// Records when the run ended (`None`: it runs), never before it started.
     pub(crate) fn set_ended_at(&mut self, at: Option<Instant>) {
-        self.ended_after = match at {
+        self.ended = match at {
             None => RUNNING,
-            Some(at) => nanos_between(self.started_at(), at),
+            Some(at) => since_origin(at).max(self.started),
         };
+    }
+
+    /// How long the run has been up at `now`, or was up when it ended.
+    fn uptime(&self, now: Instant) -> Duration {
+        let end = match self.ended {
+            RUNNING => since_origin(now),
+            ended => ended,
+        };
+        Duration::from_nanos(end.saturating_sub(self.started))
+    }
+
+    /// The name's metric handles, when made already.
+    pub(crate) fn metrics(&self) -> Option<Arc<RowMetrics>> {
+        self.extra.as_ref()?.metrics.clone()
     }
 
     /// How many times the instance the row shows was restarted.
@@ -325,8 +338,8 @@ impl Row {
             instance: start.instance,
             phase: Phase::Running,
             ready: start.ready,
-            started_after_origin: nanos_between(origin(), start.at),
-            ended_after: RUNNING,
+            started: since_origin(start.at),
+            ended: RUNNING,
             abort: None,
             extra: None,
             kind: start.kind,
@@ -364,14 +377,14 @@ impl Row {
     /// The row as the public snapshot shows it.
     pub(crate) fn snapshot(&self, now: Instant) -> ServiceSnapshot {
         let s = lock(&self.state);
-        let end = s.ended_at().unwrap_or(now);
+
         ServiceSnapshot {
             name: Arc::clone(&self.name),
             status: s.status(),
             ready: s.ready,
             restarts: s.restarts(),
             started_at: s.started_at(),
-            uptime: end.saturating_duration_since(s.started_at()),
+            uptime: s.uptime(now),
             last_failure: s.last_failure().map(str::to_owned),
         }
     }

@@ -449,7 +449,7 @@ impl Core {
             return Next::End(Status::Failed { reason });
         };
         tracing::warn!(service = %name, %reason, attempt = *streak, max, ?delay, "failed; restarting after the delay");
-        self.lease.restarting(*streak, max, &reason);
+        self.lease.restarting(*streak, max, reason);
         Next::Restart(delay)
     }
 
