@@ -23,6 +23,7 @@ use crate::error::{BlockingError, Error};
 use crate::name::check_name;
 use crate::panic::{catch, CatchUnwind};
 use crate::status::Status;
+use tokio::task::AbortHandle;
 
 type JobResult<R> = Result<R, BlockingError>;
 
@@ -60,7 +61,7 @@ struct JobRef {
     shared: Arc<Shared>,
     row: RowRef,
     id: InstanceId,
-    aborter: Aborter,
+    aborter: AbortHandle,
 }
 
 impl<R> BlockingHandle<R> {
@@ -243,7 +244,7 @@ impl<R> BlockingHandle<R> {
             // Also when the row had already let it go (its instance is out
             // of the active set, so its `join` says `Aborted`); aborting an
             // ended task is harmless.
-            job.aborter.fire();
+            job.aborter.abort();
         }
     }
 }
@@ -398,10 +399,8 @@ where
     };
     let span = tracing::info_span!("service", name = %name, attempt = 0u32);
     let task = spawn_named(runtime, &name, body(job).instrument(span));
-    let aborter = Aborter {
-        task: task.abort_handle(),
-    };
-    lease::attach(shared, &row, id, aborter.clone());
+    let aborter = task.abort_handle();
+    lease::attach(shared, &row, id, Aborter { task });
     BlockingHandle {
         name,
         result: Ok(rx),

@@ -132,7 +132,7 @@ impl Lease {
                 name: Arc::clone(name),
             });
         }
-        let id = shared.next_id();
+        let id = table.next_id();
         let start = Start {
             instance: id,
             kind: role.kind(),

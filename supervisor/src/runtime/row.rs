@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::panic::lock;
@@ -308,12 +308,18 @@ impl RowState {
 /// An active instance the row no longer shows: its id and abort handle.
 pub(crate) type Hidden = (InstanceId, Option<Aborter>);
 
-/// Aborts one instance's task. (A job's handle tells an abort from a
-/// runtime that went away by whether its instance had left the active set:
-/// every abort takes it out before it fires.)
-#[derive(Clone, Debug)]
+/// Aborts one instance's task: the task's `JoinHandle`, kept by the row
+/// while the instance is active (cheaper to keep than to trade for an
+/// `AbortHandle`: both are atomic operations on the task's header, which the
+/// worker that runs the task is touching at that moment). The row lets go of
+/// it when the instance ends, so a finished task is freed at once.
+///
+/// A job's handle tells an abort from a runtime that went away by whether
+/// its instance had left the active set: every abort takes it out before it
+/// fires.
+#[derive(Debug)]
 pub(crate) struct Aborter {
-    pub(crate) task: AbortHandle,
+    pub(crate) task: JoinHandle<()>,
 }
 
 impl Aborter {

@@ -318,9 +318,7 @@ pub(crate) fn launch<B: Body>(
         body,
     };
     let task = spawn_named(runtime, &started.row.name, instance.run());
-    let aborter = Aborter {
-        task: task.abort_handle(),
-    };
+    let aborter = Aborter { task };
     lease::attach(shared, &started.row, started.id, aborter);
     started
 }

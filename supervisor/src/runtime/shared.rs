@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,6 @@ use tokio::runtime::Handle;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::row::InstanceId;
 use super::shutdown::{Cause, Shutdown};
 use super::table::{RowRef, Table};
 use crate::panic::lock;
@@ -110,7 +109,6 @@ pub(crate) struct Shared {
     events: OnceLock<broadcast::Sender<Event>>,
     /// The restarts within the intensity window (only with a limit).
     restarts: Mutex<VecDeque<(tokio::time::Instant, Arc<str>)>>,
-    next_id: AtomicU64,
     /// Slots for `spawn_blocking` closures.
     pub(crate) slots: Arc<Semaphore>,
 }
@@ -130,7 +128,6 @@ impl Shared {
             readiness: Notify::new(),
             events: OnceLock::new(),
             restarts: Mutex::new(VecDeque::new()),
-            next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
         })
     }
@@ -248,11 +245,6 @@ impl Shared {
             });
             self.stop();
         }
-    }
-
-    /// A fresh instance id.
-    pub(crate) fn next_id(&self) -> InstanceId {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Keeps at most `limit` finished rows of tasks and jobs (see

@@ -90,6 +90,9 @@ pub(crate) struct Table {
     /// Who owns the table (the supervisor's shared state), for every block
     /// to point back to: see [`RowRef::owner`].
     owner: Owner,
+    /// The id the next instance gets (under the table lock, which every
+    /// registration takes anyway: no atomic operation).
+    next_id: InstanceId,
 }
 
 /// A weak reference to whoever owns a table, its type left to the owner (so
@@ -110,6 +113,7 @@ impl Table {
         super::row::origin();
         Table {
             owner,
+            next_id: 1,
             blocks: Vec::new(),
             order: Vec::new(),
             free: Vec::new(),
@@ -301,6 +305,13 @@ impl Table {
             },
             None => unreachable!("positions in the index are in blocks in use"),
         }
+    }
+
+    /// A fresh instance id: unique within the table, never reused.
+    pub(crate) fn next_id(&mut self) -> InstanceId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
     /// The hash of `name` (the top half of a seeded 64-bit hash).
