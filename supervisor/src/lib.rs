@@ -164,10 +164,12 @@
 //! Work that is not known when the program is written runs under the same
 //! supervisor, in the same snapshot, metrics and shutdown:
 //!
-//! - [`Supervisor::spawn`] starts a [`TaskDescriptor`]: a name, a
-//!   [`RestartPolicy`] (the attribute's `never` and `backoff`), and a factory
-//!   called for every run. Spawning a name that is running replaces it. The
-//!   [`TaskHandle`] it returns aborts that instance only.
+//! - [`Supervisor::spawn_fn`] starts a task from a name, a [`RestartPolicy`]
+//!   (the attribute's `never` and `backoff`), and a function called for every
+//!   run with that run's [`Context`]. Spawning a name that is running
+//!   replaces it. The [`TaskHandle`] it returns aborts that instance only.
+//! - [`Supervisor::spawn`] does the same from a [`TaskDescriptor`], a value
+//!   holding those three.
 //! - [`Supervisor::spawn_blocking`] runs a CPU-bound closure on the
 //!   supervisor's own worker threads, at most [`MAX_BLOCKING`] at once (the
 //!   others wait, `Queued`), with its wall and CPU time recorded.
@@ -179,6 +181,34 @@
 //!   application's supervisor through `&dyn` [`BlockingSpawner`].
 //! - [`Supervisor::abort`] stops whatever runs under a name: it ends
 //!   `Aborted` and is not restarted.
+//!
+//! Use `spawn_fn` when the function's type is known: each run's future lives
+//! inside the task itself, with no box of its own (none per restart).
+//!
+//! ```
+//! use std::time::Duration;
+//! use supervisor::{Builder, RestartPolicy};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), supervisor::Error> {
+//! let sup = Builder::new().only(Vec::<String>::new()).start()?;
+//! for port in [8080, 8081] {
+//!     sup.spawn_fn(format!("listener-{port}"), RestartPolicy::Never, move |ctx| async move {
+//!         // ... accept on `port` until told to stop ...
+//!         let _ = port;
+//!         ctx.cancelled().await;
+//!         Ok::<(), std::io::Error>(())
+//!     })?;
+//! }
+//! assert_eq!(sup.active_count(), 2);
+//! sup.shutdown(Duration::from_secs(1)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A [`TaskDescriptor`] is for a task that must be stored, cloned or built
+//! where the function's type is not known (a `Vec<TaskDescriptor>` of
+//! different closures, say), at the price of one boxed future per run. The
+//! example below spawns one, next to the other calls of the list:
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU32, Ordering};

@@ -472,8 +472,12 @@ impl Supervisor {
     /// Spawning a name that is running replaces it: the old instance is
     /// aborted, and its end never touches the new one.
     ///
+    /// Each run's future is boxed; when the function's type is known,
+    /// [`Supervisor::spawn_fn`] starts it without a descriptor or a box.
+    ///
     /// # Errors
     ///
+    /// [`Error::InvalidName`] for a name the attribute would reject,
     /// [`Error::ShuttingDown`] once shutdown has begun, and
     /// [`Error::RuntimeGone`] when the runtime the supervisor was started in
     /// has shut down.

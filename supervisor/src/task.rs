@@ -47,6 +47,10 @@ pub trait BlockingSpawner: Send + Sync {
 /// An imperative task for [`Supervisor::spawn`](crate::Supervisor::spawn): a name, a restart policy,
 /// and a factory called once per (re)start.
 ///
+/// A descriptor is a value, to store, clone or build where the function's
+/// type is not known; to start a known function, without a descriptor and
+/// without a box per run, use [`Supervisor::spawn_fn`](crate::Supervisor::spawn_fn).
+///
 /// # Examples
 ///
 /// ```
@@ -82,6 +86,10 @@ pub struct TaskDescriptor {
 
 impl TaskDescriptor {
     /// A descriptor from any `Fn(Context) -> impl Future<Output = Result<(), E>>`.
+    ///
+    /// Each run's future is boxed into the [`Factory`]'s return type;
+    /// [`Supervisor::spawn_fn`](crate::Supervisor::spawn_fn) takes the same
+    /// three arguments and runs the future unboxed.
     pub fn new<F, Fut, E>(name: impl Into<Arc<str>>, restart: RestartPolicy, f: F) -> Self
     where
         F: Fn(Context) -> Fut + Send + Sync + 'static,

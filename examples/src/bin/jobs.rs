@@ -7,7 +7,8 @@
 //! cargo run --release -p examples --bin jobs -- --for 3s
 //! ```
 //!
-//! 1. `spawn` a long-running task, then replace it by spawning the same name;
+//! 1. `spawn_fn` a long-running task from a closure; `spawn` another from a
+//!    `TaskDescriptor`, then replace it by spawning the same name;
 //! 2. `spawn_oneshot` an async job with a typed result;
 //! 3. `spawn_blocking` 20 CPU-bound jobs: at most 8 run at once, the others
 //!    wait `queued`; their results are joined;
@@ -23,8 +24,9 @@ usage: jobs [--for DURATION]
   --for DURATION   how long the long-running tasks keep going once the jobs
                    are done, before the shutdown (default 1s)";
 
-/// A long-running task named `worker`. `TaskDescriptor::new` takes a closure
-/// that the supervisor calls once per (re)start, with that run's `Context`.
+/// A long-running task named `worker`, as a value a function can return.
+/// `TaskDescriptor::new` takes a closure that the supervisor calls once per
+/// (re)start, with that run's `Context`.
 fn worker(version: &'static str) -> TaskDescriptor {
     TaskDescriptor::new(
         "worker",
@@ -62,21 +64,19 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. Long-running tasks. Restart policies mean what they mean for
     //    declared services: `poller` fails on its first run and comes back.
+    //    `spawn_fn` calls the closure once per run and keeps the future it
+    //    returns inside the task (no box per run).
     let policy = RestartPolicy::Backoff {
         max: 3,
         base_delay: Duration::from_millis(300),
     };
-    sup.spawn(TaskDescriptor::new(
-        "poller",
-        policy,
-        |ctx: Context| async move {
-            if ctx.attempt() == 0 {
-                anyhow::bail!("upstream not ready yet");
-            }
-            ctx.cancelled().await;
-            Ok(())
-        },
-    ))?;
+    sup.spawn_fn("poller", policy, |ctx: Context| async move {
+        if ctx.attempt() == 0 {
+            anyhow::bail!("upstream not ready yet");
+        }
+        ctx.cancelled().await;
+        Ok(())
+    })?;
     let first = sup.spawn(worker("v1"))?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     println!("before replacing `worker`:\n{sup}");
