@@ -27,8 +27,8 @@ use supervisor::{
     TaskDescriptor, TaskHandle, HEALTHY_AFTER,
 };
 use tests::{
-    assert_status, backoff, failures, next, row, rows_named, send_on_drop, shutdown_in_background,
-    start_empty, status, Poll,
+    assert_status, backoff, counted, failures, next, row, rows_named, send_on_drop,
+    shutdown_in_background, start_empty, status, Poll,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -127,6 +127,133 @@ fn seen(sup: &Supervisor, name: &str) -> Seen {
     row(sup, name).into()
 }
 
+/// The rows the tests expect, one constructor a status; each states the
+/// readiness that status shows here.
+impl Seen {
+    /// `Running` and ready, after `restarts` restarts.
+    fn running(restarts: u32, last_failure: Option<&str>) -> Self {
+        Seen {
+            status: Status::Running,
+            restarts,
+            last_failure: last_failure.map(String::from),
+            ready: true,
+        }
+    }
+
+    /// Waiting out the delay before restart `attempt` of `max`, not ready.
+    fn restarting(attempt: u32, max: u32, restarts: u32, last_failure: &str) -> Self {
+        Seen {
+            status: Status::Restarting { attempt, max },
+            restarts,
+            last_failure: Some(last_failure.to_string()),
+            ready: false,
+        }
+    }
+
+    /// `Failed` for good with `reason`, which is the last failure too; not
+    /// ready.
+    fn failed(reason: &str, restarts: u32) -> Self {
+        Seen {
+            status: failed(reason),
+            restarts,
+            last_failure: Some(reason.to_string()),
+            ready: false,
+        }
+    }
+
+    /// `Completed`, which leaves the row ready.
+    fn completed(restarts: u32, last_failure: Option<&str>) -> Self {
+        Seen {
+            status: Status::Completed,
+            restarts,
+            last_failure: last_failure.map(String::from),
+            ready: true,
+        }
+    }
+
+    /// `Stopped` by the shutdown, not ready.
+    fn stopped(restarts: u32, last_failure: Option<&str>) -> Self {
+        Seen {
+            status: Status::Stopped,
+            restarts,
+            last_failure: last_failure.map(String::from),
+            ready: false,
+        }
+    }
+}
+
+/// A task's function that calls `f` with its `Context` and a sender: what
+/// the runs send arrives on the returned receiver.
+fn reporting<T, F, Fut>(
+    f: F,
+) -> (
+    mpsc::UnboundedReceiver<T>,
+    impl Fn(Context) -> Fut + Send + Sync + 'static,
+)
+where
+    T: Send + 'static,
+    F: Fn(Context, mpsc::UnboundedSender<T>) -> Fut + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    (rx, move |ctx| f(ctx, tx.clone()))
+}
+
+/// Asserts that the row of `name` reads `expected`, and returns it; a failure
+/// says `context` (which names the API) and shows the table.
+#[track_caller]
+fn assert_seen(sup: &Supervisor, name: &str, expected: Seen, context: impl fmt::Display) -> Seen {
+    let r = seen(sup, name);
+    assert_eq!(r, expected, "{context}: the row of `{name}`\n{sup}");
+    r
+}
+
+/// Asserts that the function counted by `calls` (see [`counted`]) was
+/// called `expected` times.
+#[track_caller]
+fn assert_calls(calls: &AtomicU32, expected: u32, sup: &Supervisor, context: impl fmt::Display) {
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        expected,
+        "{context}: calls of the function\n{sup}"
+    );
+}
+
+/// The next message on `rx` (see [`next`]), which must be `expected`.
+async fn next_is<T: PartialEq + fmt::Debug>(
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    what: &str,
+    expected: T,
+    sup: &Supervisor,
+    context: impl fmt::Display,
+) {
+    let got = next(rx, EVENTUALLY, what, sup).await;
+    assert_eq!(got, expected, "{context}: {what}\n{sup}");
+}
+
+/// Shuts `sup` down, giving its tasks a second, which must be clean.
+async fn shut_down_cleanly(sup: &Supervisor, context: impl fmt::Display) {
+    sup.shutdown(Duration::from_secs(1))
+        .await
+        .unwrap_or_else(|err| panic!("{context}: {err}\n{sup}"));
+}
+
+/// Shuts `sup` down, giving its tasks `timeout`; the error must name
+/// exactly `expected` (name, final status), in order. Returns the error.
+async fn shut_down_failing(
+    sup: &Supervisor,
+    timeout: Duration,
+    expected: &[(&str, Status)],
+    context: impl fmt::Display,
+) -> Error {
+    let result = sup.shutdown(timeout).await;
+    let expected: Vec<(String, Status)> = expected
+        .iter()
+        .map(|(name, status)| (name.to_string(), status.clone()))
+        .collect();
+    assert_eq!(failures(&result), expected, "{context}\n{sup}");
+    result.expect_err("a shutdown that names failures is an error")
+}
+
 /// The events received so far on `events` for `name`: status and readiness.
 fn drain_events(
     events: &mut tokio::sync::broadcast::Receiver<Event>,
@@ -170,44 +297,27 @@ async fn fail_with_backoff(via: Via) -> BackoffRun {
     let sup = start_empty();
     let mut events = sup.subscribe();
     let name = "fn-backoff-fails";
-    let (runs_tx, mut runs) = mpsc::unbounded_channel();
-    let calls = Arc::new(AtomicU32::new(0));
-    let counter = Arc::clone(&calls);
-    start(
-        &sup,
-        via,
-        name,
-        backoff(2, Duration::from_secs(1)),
-        move |ctx: Context| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let runs_tx = runs_tx.clone();
-            async move {
-                assert_eq!(ctx.name(), "fn-backoff-fails");
-                let _ = runs_tx.send((ctx.attempt(), Instant::now()));
-                tokio::task::yield_now().await;
-                Err::<(), _>(format!("boom {}", ctx.attempt()))
-            }
-        },
-    );
+    let (mut runs, f) = reporting(|ctx: Context, runs| async move {
+        assert_eq!(ctx.name(), "fn-backoff-fails");
+        let _ = runs.send((ctx.attempt(), Instant::now()));
+        tokio::task::yield_now().await;
+        Err::<(), _>(format!("boom {}", ctx.attempt()))
+    });
+    let (calls, f) = counted(f);
+    start(&sup, via, name, backoff(2, Duration::from_secs(1)), f);
     let mut rows = Vec::new();
 
     let (attempt, t0) = next(&mut runs, EVENTUALLY, "run 0", &sup).await;
     assert_eq!(attempt, 0, "{via}");
     // Half-way through the first delay (1 s): waiting for restart 1 of 2.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = seen(&sup, name);
-    assert_eq!(
-        r,
-        Seen {
-            status: Status::Restarting { attempt: 1, max: 2 },
-            restarts: 0,
-            last_failure: Some("boom 0".into()),
-            ready: false,
-        },
-        "{via}\n{sup}"
-    );
+    rows.push(assert_seen(
+        &sup,
+        name,
+        Seen::restarting(1, 2, 0, "boom 0"),
+        via,
+    ));
     assert_eq!(sup.active_count(), 1, "{via}: Restarting is active\n{sup}");
-    rows.push(r);
 
     let (attempt, t1) = next(&mut runs, EVENTUALLY, "run 1", &sup).await;
     assert_eq!(attempt, 1, "{via}");
@@ -217,18 +327,12 @@ async fn fail_with_backoff(via: Via) -> BackoffRun {
         "{via}: the first delay is the base delay: {first_delay:?}\n{sup}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let r = seen(&sup, name);
-    assert_eq!(
-        r,
-        Seen {
-            status: Status::Restarting { attempt: 2, max: 2 },
-            restarts: 1,
-            last_failure: Some("boom 1".into()),
-            ready: false,
-        },
-        "{via}\n{sup}"
-    );
-    rows.push(r);
+    rows.push(assert_seen(
+        &sup,
+        name,
+        Seen::restarting(2, 2, 1, "boom 1"),
+        via,
+    ));
 
     let (attempt, t2) = next(&mut runs, EVENTUALLY, "run 2", &sup).await;
     assert_eq!(attempt, 2, "{via}");
@@ -239,19 +343,13 @@ async fn fail_with_backoff(via: Via) -> BackoffRun {
     );
 
     sup.wait().await;
-    let r = seen(&sup, name);
-    assert_eq!(
-        r,
-        Seen {
-            status: failed("boom 2"),
-            restarts: 2,
-            last_failure: Some("boom 2".into()),
-            ready: false,
-        },
-        "{via}: a third failure in a row is final with backoff(2, ..)\n{sup}"
-    );
+    rows.push(assert_seen(
+        &sup,
+        name,
+        Seen::failed("boom 2", 2),
+        format_args!("{via}: a third failure in a row is final with backoff(2, ..)"),
+    ));
     assert_eq!(sup.active_count(), 0, "{via}\n{sup}");
-    rows.push(r);
 
     // Nothing starts again, however long we wait.
     tokio::time::sleep(Duration::from_secs(600)).await;
@@ -259,20 +357,17 @@ async fn fail_with_backoff(via: Via) -> BackoffRun {
         runs.try_recv().is_err(),
         "{via}: no run after Failed\n{sup}"
     );
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        3,
-        "{via}: max + 1 runs\n{sup}"
-    );
+    assert_calls(&calls, 3, &sup, format_args!("{via}: max + 1 runs"));
 
-    let result = sup.shutdown(Duration::from_secs(1)).await;
-    let named = failures(&result);
-    assert_eq!(
-        named,
-        [(name.to_string(), failed("boom 2"))],
-        "{via}: a Failed task is an error of shutdown\n{sup}"
-    );
-    let text = result.unwrap_err().to_string();
+    let err = shut_down_failing(
+        &sup,
+        Duration::from_secs(1),
+        &[(name, failed("boom 2"))],
+        format_args!("{via}: a Failed task is an error of shutdown"),
+    )
+    .await;
+    let named = failures(&Err(err.clone()));
+    let text = err.to_string();
     assert!(
         text.contains(name) && text.contains("boom 2"),
         "{via}: {text}"
@@ -325,29 +420,18 @@ async fn never_and_backoff_zero_fail_without_restart() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         for name in ["fn-never", "fn-backoff-zero"] {
             let reason = format!("{name} gave up");
-            assert_eq!(
-                seen(&sup, name),
-                Seen {
-                    status: failed(&reason),
-                    restarts: 0,
-                    last_failure: Some(reason.clone()),
-                    ready: false,
-                },
-                "{via}\n{sup}"
-            );
+            assert_seen(&sup, name, Seen::failed(&reason, 0), via);
         }
-        let result = sup.shutdown(Duration::from_secs(1)).await;
-        assert_eq!(
-            failures(&result),
-            [
-                ("fn-never".to_string(), failed("fn-never gave up")),
-                (
-                    "fn-backoff-zero".to_string(),
-                    failed("fn-backoff-zero gave up")
-                ),
+        shut_down_failing(
+            &sup,
+            Duration::from_secs(1),
+            &[
+                ("fn-never", failed("fn-never gave up")),
+                ("fn-backoff-zero", failed("fn-backoff-zero gave up")),
             ],
-            "{via}: in order of first start\n{sup}"
-        );
+            format_args!("{via}: in order of first start"),
+        )
+        .await;
     }
 }
 
@@ -357,34 +441,19 @@ async fn never_and_backoff_zero_fail_without_restart() {
 async fn ok_completes_without_restart() {
     for via in BOTH {
         let sup = start_empty();
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
+        let (calls, f) = counted(|_ctx: Context| async { Ok::<(), std::io::Error>(()) });
         start(
             &sup,
             via,
             "fn-ok-once",
             backoff(3, Duration::from_millis(1)),
-            move |_ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { Ok::<(), std::io::Error>(()) }
-            },
+            f,
         );
         sup.wait().await;
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(
-            seen(&sup, "fn-ok-once"),
-            Seen {
-                status: Status::Completed,
-                restarts: 0,
-                last_failure: None,
-                ready: true,
-            },
-            "{via}\n{sup}"
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "{via}\n{sup}");
-        sup.shutdown(Duration::from_secs(1))
-            .await
-            .unwrap_or_else(|err| panic!("{via}: a Completed task is clean: {err}"));
+        assert_seen(&sup, "fn-ok-once", Seen::completed(0, None), via);
+        assert_calls(&calls, 1, &sup, via);
+        shut_down_cleanly(&sup, format_args!("{via}: a Completed task is clean")).await;
     }
 }
 
@@ -397,44 +466,25 @@ async fn a_panic_after_an_await_is_contained_and_restarted() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-panics-in-future";
-        let (up_tx, mut up) = mpsc::unbounded_channel();
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
-        start(
+        let (mut up, f) = reporting(|ctx: Context, up| async move {
+            tokio::task::yield_now().await;
+            if ctx.attempt() < 2 {
+                panic!("run {} panicked after an await", ctx.attempt());
+            }
+            let _ = up.send(ctx.attempt());
+            ctx.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        });
+        let (calls, f) = counted(f);
+        start(&sup, via, name, backoff(3, Duration::from_millis(10)), f);
+        next_is(&mut up, "run 2 to be up", 2, &sup, via).await;
+        assert_seen(
             &sup,
-            via,
             name,
-            backoff(3, Duration::from_millis(10)),
-            move |ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let up_tx = up_tx.clone();
-                async move {
-                    tokio::task::yield_now().await;
-                    if ctx.attempt() < 2 {
-                        panic!("run {} panicked after an await", ctx.attempt());
-                    }
-                    let _ = up_tx.send(ctx.attempt());
-                    ctx.cancelled().await;
-                    Ok::<(), std::io::Error>(())
-                }
-            },
+            Seen::running(2, Some("run 1 panicked after an await")),
+            format_args!("{via}: both panics were failures, each restarted"),
         );
-        assert_eq!(
-            next(&mut up, EVENTUALLY, "run 2 to be up", &sup).await,
-            2,
-            "{via}"
-        );
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Running,
-                restarts: 2,
-                last_failure: Some("run 1 panicked after an await".into()),
-                ready: true,
-            },
-            "{via}: both panics were failures, each restarted\n{sup}"
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "{via}\n{sup}");
+        assert_calls(&calls, 3, &sup, via);
 
         // Under `Never`, the same panic is final, and shutdown names it.
         let once = "fn-panics-in-future-once";
@@ -451,12 +501,13 @@ async fn a_panic_after_an_await_is_contained_and_restarted() {
         POLL.until_status(&sup, once, failed("the only run panicked"))
             .await;
 
-        let result = sup.shutdown(Duration::from_secs(1)).await;
-        assert_eq!(
-            failures(&result),
-            [(once.to_string(), failed("the only run panicked"))],
-            "{via}: the running one stopped cleanly\n{sup}"
-        );
+        shut_down_failing(
+            &sup,
+            Duration::from_secs(1),
+            &[(once, failed("the only run panicked"))],
+            format_args!("{via}: the running one stopped cleanly"),
+        )
+        .await;
         assert_status(&sup, name, Status::Stopped);
     }
 }
@@ -469,48 +520,31 @@ async fn a_panic_in_the_function_before_its_future_is_contained() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-panics-in-closure";
-        let (up_tx, mut up) = mpsc::unbounded_channel();
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
-        start(
-            &sup,
-            via,
-            name,
-            backoff(5, Duration::from_secs(1)),
-            move |ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                if ctx.attempt() == 1 {
-                    panic!("the function panicked on run 1");
+        let (mut up, f) = reporting(|ctx: Context, up| {
+            if ctx.attempt() == 1 {
+                panic!("the function panicked on run 1");
+            }
+            async move {
+                if ctx.attempt() == 0 {
+                    return Err::<(), _>("run 0 failed".to_string());
                 }
-                let up_tx = up_tx.clone();
-                async move {
-                    if ctx.attempt() == 0 {
-                        return Err::<(), _>("run 0 failed".to_string());
-                    }
-                    let _ = up_tx.send(ctx.attempt());
-                    ctx.cancelled().await;
-                    Ok(())
-                }
-            },
-        );
+                let _ = up.send(ctx.attempt());
+                ctx.cancelled().await;
+                Ok(())
+            }
+        });
+        let (calls, f) = counted(f);
+        start(&sup, via, name, backoff(5, Duration::from_secs(1)), f);
         // Run 0 fails; the function panics for run 1 (after 1 s); run 2
         // (after 2 s more) keeps running.
-        assert_eq!(
-            next(&mut up, EVENTUALLY, "run 2 to be up", &sup).await,
-            2,
-            "{via}"
+        next_is(&mut up, "run 2 to be up", 2, &sup, via).await;
+        assert_seen(
+            &sup,
+            name,
+            Seen::running(2, Some("the function panicked on run 1")),
+            via,
         );
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Running,
-                restarts: 2,
-                last_failure: Some("the function panicked on run 1".into()),
-                ready: true,
-            },
-            "{via}\n{sup}"
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "{via}\n{sup}");
+        assert_calls(&calls, 3, &sup, via);
 
         // A function that never returns a future, under `Never`.
         let once = "fn-panics-in-closure-once";
@@ -542,19 +576,14 @@ async fn a_panic_in_the_function_before_its_future_is_contained() {
         POLL.until_status(&sup, "fn-after-the-panics", Status::Completed)
             .await;
 
-        let result = sup.shutdown(Duration::from_secs(1)).await;
-        assert_eq!(
-            failures(&result),
-            [(once.to_string(), failed("no future for you"))],
-            "{via}\n{sup}"
-        );
-        assert!(
-            result
-                .unwrap_err()
-                .to_string()
-                .contains("no future for you"),
-            "{via}"
-        );
+        let err = shut_down_failing(
+            &sup,
+            Duration::from_secs(1),
+            &[(once, failed("no future for you"))],
+            via,
+        )
+        .await;
+        assert!(err.to_string().contains("no future for you"), "{via}");
         assert_status(&sup, name, Status::Stopped);
     }
 }
@@ -567,24 +596,15 @@ async fn ctx_attempt_counts_the_runs_from_zero() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-attempts";
-        let (runs_tx, mut runs) = mpsc::unbounded_channel();
-        start(
-            &sup,
-            via,
-            name,
-            backoff(5, Duration::from_millis(10)),
-            move |ctx: Context| {
-                let runs_tx = runs_tx.clone();
-                async move {
-                    let _ = runs_tx.send((ctx.attempt(), ctx.name().to_string()));
-                    if ctx.attempt() < 4 {
-                        Err(format!("run {} failed", ctx.attempt()))
-                    } else {
-                        Ok(())
-                    }
-                }
-            },
-        );
+        let (mut runs, f) = reporting(|ctx: Context, runs| async move {
+            let _ = runs.send((ctx.attempt(), ctx.name().to_string()));
+            if ctx.attempt() < 4 {
+                Err(format!("run {} failed", ctx.attempt()))
+            } else {
+                Ok(())
+            }
+        });
+        start(&sup, via, name, backoff(5, Duration::from_millis(10)), f);
         sup.wait().await;
         let mut seen_runs = Vec::new();
         while let Ok(run) = runs.try_recv() {
@@ -592,19 +612,8 @@ async fn ctx_attempt_counts_the_runs_from_zero() {
         }
         let expected: Vec<(u32, String)> = (0..5).map(|n| (n, name.to_string())).collect();
         assert_eq!(seen_runs, expected, "{via}\n{sup}");
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Completed,
-                restarts: 4,
-                last_failure: Some("run 3 failed".into()),
-                ready: true,
-            },
-            "{via}\n{sup}"
-        );
-        sup.shutdown(Duration::from_secs(1))
-            .await
-            .unwrap_or_else(|err| panic!("{via}: {err}"));
+        assert_seen(&sup, name, Seen::completed(4, Some("run 3 failed")), via);
+        shut_down_cleanly(&sup, via).await;
     }
 }
 
@@ -616,26 +625,17 @@ async fn ctx_attempt_keeps_counting_when_a_healthy_run_resets_the_streak() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-attempts-healthy";
-        let (runs_tx, mut runs) = mpsc::unbounded_channel();
-        start(
-            &sup,
-            via,
-            name,
-            backoff(1, Duration::from_secs(1)),
-            move |ctx: Context| {
-                let runs_tx = runs_tx.clone();
-                async move {
-                    let _ = runs_tx.send(ctx.attempt());
-                    if ctx.attempt() == 1 {
-                        // Up long enough to count as healthy.
-                        tokio::time::sleep(HEALTHY_AFTER).await;
-                    }
-                    Err::<(), _>(format!("run {} failed", ctx.attempt()))
-                }
-            },
-        );
-        assert_eq!(next(&mut runs, EVENTUALLY, "run 0", &sup).await, 0);
-        assert_eq!(next(&mut runs, EVENTUALLY, "run 1", &sup).await, 1);
+        let (mut runs, f) = reporting(|ctx: Context, runs| async move {
+            let _ = runs.send(ctx.attempt());
+            if ctx.attempt() == 1 {
+                // Up long enough to count as healthy.
+                tokio::time::sleep(HEALTHY_AFTER).await;
+            }
+            Err::<(), _>(format!("run {} failed", ctx.attempt()))
+        });
+        start(&sup, via, name, backoff(1, Duration::from_secs(1)), f);
+        next_is(&mut runs, "run 0", 0, &sup, via).await;
+        next_is(&mut runs, "run 1", 1, &sup, via).await;
         // Run 1 has been up HEALTHY_AFTER when it fails: the first restart of
         // a new streak, which `backoff(1, ..)` allows.
         POLL.until(&sup, "run 1 to fail", || {
@@ -647,17 +647,13 @@ async fn ctx_attempt_keeps_counting_when_a_healthy_run_resets_the_streak() {
             Status::Restarting { attempt: 1, max: 1 },
             "{via}\n{sup}"
         );
-        assert_eq!(next(&mut runs, EVENTUALLY, "run 2", &sup).await, 2, "{via}");
+        next_is(&mut runs, "run 2", 2, &sup, via).await;
         sup.wait().await;
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: failed("run 2 failed"),
-                restarts: 2,
-                last_failure: Some("run 2 failed".into()),
-                ready: false,
-            },
-            "{via}: two failures in a row exceed backoff(1, ..)\n{sup}"
+        assert_seen(
+            &sup,
+            name,
+            Seen::failed("run 2 failed", 2),
+            format_args!("{via}: two failures in a row exceed backoff(1, ..)"),
         );
         assert!(runs.try_recv().is_err(), "{via}: no run 3\n{sup}");
         let _ = sup.shutdown(Duration::from_secs(1)).await;
@@ -738,17 +734,14 @@ async fn spawning_a_running_name_replaces_the_old_instance() {
         let second = instance(&sup, new_via, name, 2, &probes);
         assert_eq!(first.name(), name);
         assert_eq!(second.name(), name);
-        assert_eq!(
-            next(
-                &mut probes.dropped,
-                EVENTUALLY,
-                "A1's future to be dropped",
-                &sup
-            )
-            .await,
+        next_is(
+            &mut probes.dropped,
+            "A1's future to be dropped",
             1,
-            "{case}: the old instance's future is dropped\n{sup}"
-        );
+            &sup,
+            format_args!("{case}: the old instance's future is dropped"),
+        )
+        .await;
         let (tag, new_ctx) = next(&mut probes.started, EVENTUALLY, "A2 to start", &sup).await;
         assert_eq!(tag, 2, "{case}");
 
@@ -767,15 +760,11 @@ async fn spawning_a_running_name_replaces_the_old_instance() {
 
         // Let time pass: the old instance's end has long been processed.
         tokio::time::sleep(Duration::from_secs(120)).await;
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Running,
-                restarts: 0,
-                last_failure: None,
-                ready: true,
-            },
-            "{case}: the row describes A2\n{sup}"
+        assert_seen(
+            &sup,
+            name,
+            Seen::running(0, None),
+            format_args!("{case}: the row describes A2"),
         );
         assert_eq!(rows_named(&sup, name), 1, "{case}: one row per name\n{sup}");
         assert_eq!(
@@ -794,23 +783,22 @@ async fn spawning_a_running_name_replaces_the_old_instance() {
 
         // The new handle does control A2.
         assert!(second.abort(), "{case}: A2 is aborted by its handle\n{sup}");
-        assert_eq!(
-            next(
-                &mut probes.dropped,
-                EVENTUALLY,
-                "A2's future to be dropped",
-                &sup
-            )
-            .await,
+        next_is(
+            &mut probes.dropped,
+            "A2's future to be dropped",
             2,
-            "{case}"
-        );
+            &sup,
+            &case,
+        )
+        .await;
         assert!(new_ctx.is_cancelled(), "{case}: A2's Context\n{sup}");
         assert_status(&sup, name, Status::Aborted);
         assert_eq!(sup.active_count(), 0, "{case}\n{sup}");
-        sup.shutdown(Duration::from_secs(1))
-            .await
-            .unwrap_or_else(|err| panic!("{case}: replacements and aborts are clean: {err}"));
+        shut_down_cleanly(
+            &sup,
+            format_args!("{case}: replacements and aborts are clean"),
+        )
+        .await;
     }
 }
 
@@ -821,18 +809,8 @@ async fn replacing_during_a_backoff_delay_cancels_the_pending_restart() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-replaced-while-restarting";
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
-        let old = start(
-            &sup,
-            via,
-            name,
-            backoff(5, Duration::from_secs(10)),
-            move |_ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { Err::<(), _>("always fails") }
-            },
-        );
+        let (calls, f) = counted(|_ctx: Context| async { Err::<(), _>("always fails") });
+        let old = start(&sup, via, name, backoff(5, Duration::from_secs(10)), f);
         POLL.until_status(&sup, name, Status::Restarting { attempt: 1, max: 5 })
             .await;
         let probes = Probes::new();
@@ -841,25 +819,20 @@ async fn replacing_during_a_backoff_delay_cancels_the_pending_restart() {
 
         // Well past every delay the old instance would have waited out.
         tokio::time::sleep(Duration::from_secs(600)).await;
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
+        assert_calls(
+            &calls,
             1,
-            "{via}: the replaced instance never restarts\n{sup}"
+            &sup,
+            format_args!("{via}: the replaced instance never restarts"),
         );
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Running,
-                restarts: 0,
-                last_failure: None,
-                ready: true,
-            },
-            "{via}: the row describes the new instance only\n{sup}"
+        assert_seen(
+            &sup,
+            name,
+            Seen::running(0, None),
+            format_args!("{via}: the row describes the new instance only"),
         );
         assert_eq!(sup.active_count(), 1, "{via}\n{sup}");
-        sup.shutdown(Duration::from_secs(1))
-            .await
-            .unwrap_or_else(|err| panic!("{via}: {err}"));
+        shut_down_cleanly(&sup, via).await;
         assert_status(&sup, name, Status::Stopped);
     }
 }
@@ -914,15 +887,11 @@ async fn a_cooperative_task_is_told_and_left_to_finish_its_cleanup() {
             took >= CLEANUP && took <= CLEANUP + Duration::from_millis(2),
             "{via}: shutdown waited {took:?} for a {CLEANUP:?} cleanup\n{sup}"
         );
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Stopped,
-                restarts: 0,
-                last_failure: None,
-                ready: false,
-            },
-            "{via}: returning Ok after being told is Stopped, not Completed\n{sup}"
+        assert_seen(
+            &sup,
+            name,
+            Seen::stopped(0, None),
+            format_args!("{via}: returning Ok after being told is Stopped, not Completed"),
         );
         assert_eq!(sup.active_count(), 0, "{via}\n{sup}");
     }
@@ -935,23 +904,22 @@ async fn a_task_ignoring_its_context_is_aborted_at_the_deadline() {
     for via in BOTH {
         let sup = start_empty();
         let (dropped_tx, mut dropped) = mpsc::unbounded_channel();
-        let (up_tx, mut up) = mpsc::unbounded_channel();
+        let (mut up, f) = reporting(move |_ctx: Context, up| {
+            let guard = send_on_drop(&dropped_tx, "fn-stubborn");
+            async move {
+                let _guard = guard;
+                let _ = up.send(());
+                // Never looks at its Context.
+                std::future::pending::<()>().await;
+                Ok::<(), std::io::Error>(())
+            }
+        });
         start(
             &sup,
             via,
             "fn-stubborn",
             backoff(3, Duration::from_secs(1)),
-            move |_ctx: Context| {
-                let guard = send_on_drop(&dropped_tx, "fn-stubborn");
-                let up_tx = up_tx.clone();
-                async move {
-                    let _guard = guard;
-                    let _ = up_tx.send(());
-                    // Never looks at its Context.
-                    std::future::pending::<()>().await;
-                    Ok::<(), std::io::Error>(())
-                }
-            },
+            f,
         );
         start(
             &sup,
@@ -967,32 +935,25 @@ async fn a_task_ignoring_its_context_is_aborted_at_the_deadline() {
 
         let timeout = Duration::from_secs(3);
         let began = Instant::now();
-        let result = sup.shutdown(timeout).await;
+        let err = shut_down_failing(&sup, timeout, &[("fn-stubborn", Status::Aborted)], via).await;
         let took = began.elapsed();
         assert!(
             took >= timeout && took < timeout + Duration::from_millis(100),
             "{via}: shutdown took {took:?} with a {timeout:?} timeout\n{sup}"
         );
-        assert_eq!(
-            failures(&result),
-            [("fn-stubborn".to_string(), Status::Aborted)],
-            "{via}\n{sup}"
-        );
-        let text = result.unwrap_err().to_string();
+        let text = err.to_string();
         assert!(
             text.contains("fn-stubborn") && !text.contains("fn-polite"),
             "{via}: {text}"
         );
-        assert_eq!(
-            next(
-                &mut dropped,
-                EVENTUALLY,
-                "the stubborn future to be dropped",
-                &sup
-            )
-            .await,
-            "fn-stubborn"
-        );
+        next_is(
+            &mut dropped,
+            "the stubborn future to be dropped",
+            "fn-stubborn",
+            &sup,
+            via,
+        )
+        .await;
         assert_status(&sup, "fn-stubborn", Status::Aborted);
         assert_status(&sup, "fn-polite", Status::Stopped);
         assert_eq!(sup.active_count(), 0, "{via}\n{sup}");
@@ -1006,33 +967,23 @@ async fn an_err_after_being_told_fails_the_shutdown_without_restart() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-err-after-cancel";
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
-        let (up_tx, mut up) = mpsc::unbounded_channel();
-        start(
-            &sup,
-            via,
-            name,
-            backoff(5, Duration::ZERO),
-            move |ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let up_tx = up_tx.clone();
-                async move {
-                    let _ = up_tx.send(());
-                    ctx.cancelled().await;
-                    Err::<(), _>("could not flush the buffer")
-                }
-            },
-        );
+        let (mut up, f) = reporting(|ctx: Context, up| async move {
+            let _ = up.send(());
+            ctx.cancelled().await;
+            Err::<(), _>("could not flush the buffer")
+        });
+        let (calls, f) = counted(f);
+        start(&sup, via, name, backoff(5, Duration::ZERO), f);
         next(&mut up, EVENTUALLY, "the task to start", &sup).await;
-        let result = sup.shutdown(Duration::from_secs(5)).await;
-        assert_eq!(
-            failures(&result),
-            [(name.to_string(), failed("could not flush the buffer"))],
-            "{via}\n{sup}"
-        );
+        shut_down_failing(
+            &sup,
+            Duration::from_secs(5),
+            &[(name, failed("could not flush the buffer"))],
+            via,
+        )
+        .await;
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "{via}: no restart\n{sup}");
+        assert_calls(&calls, 1, &sup, format_args!("{via}: no restart"));
         assert_eq!(row(&sup, name).restarts, 0, "{via}\n{sup}");
     }
 }
@@ -1044,18 +995,8 @@ async fn a_task_waiting_out_its_backoff_ends_stopped() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-backing-off";
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
-        start(
-            &sup,
-            via,
-            name,
-            backoff(3, Duration::from_secs(30)),
-            move |_ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { Err::<(), _>("down") }
-            },
-        );
+        let (calls, f) = counted(|_ctx: Context| async { Err::<(), _>("down") });
+        start(&sup, via, name, backoff(3, Duration::from_secs(30)), f);
         POLL.until_status(&sup, name, Status::Restarting { attempt: 1, max: 3 })
             .await;
         let began = Instant::now();
@@ -1069,18 +1010,9 @@ async fn a_task_waiting_out_its_backoff_ends_stopped() {
             result.is_ok(),
             "{via}: a task stopped in its delay is clean: {result:?}\n{sup}"
         );
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Stopped,
-                restarts: 0,
-                last_failure: Some("down".into()),
-                ready: false,
-            },
-            "{via}\n{sup}"
-        );
+        assert_seen(&sup, name, Seen::stopped(0, Some("down")), via);
         tokio::time::sleep(Duration::from_secs(120)).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "{via}\n{sup}");
+        assert_calls(&calls, 1, &sup, via);
     }
 }
 
@@ -1170,21 +1102,14 @@ async fn spawn_fn_after_shutdown_began_is_refused() {
     };
 
     // Something that holds the shutdown for a second.
-    let (up_tx, mut up) = mpsc::unbounded_channel();
-    sup.spawn_fn(
-        "fn-slow-cleanup",
-        RestartPolicy::Never,
-        move |ctx: Context| {
-            let up_tx = up_tx.clone();
-            async move {
-                let _ = up_tx.send(());
-                ctx.cancelled().await;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                Ok::<(), std::io::Error>(())
-            }
-        },
-    )
-    .expect("spawn before shutdown");
+    let (mut up, f) = reporting(|ctx: Context, up| async move {
+        let _ = up.send(());
+        ctx.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<(), std::io::Error>(())
+    });
+    sup.spawn_fn("fn-slow-cleanup", RestartPolicy::Never, f)
+        .expect("spawn before shutdown");
     next(&mut up, EVENTUALLY, "the slow task to start", &sup).await;
     let shutdown =
         shutdown_in_background(&sup, Duration::from_secs(5), Duration::from_secs(10)).await;
@@ -1287,28 +1212,12 @@ async fn error_types_other_than_box_error_are_accepted() {
         });
         sup.wait().await;
         for (name, text) in expected {
-            assert_eq!(
-                seen(&sup, name),
-                Seen {
-                    status: failed(text),
-                    restarts: 0,
-                    last_failure: Some(text.into()),
-                    ready: false,
-                },
-                "{via}\n{sup}"
-            );
+            assert_seen(&sup, name, Seen::failed(text, 0), via);
         }
-        let result = sup.shutdown(Duration::from_secs(1)).await;
-        let named = failures(&result);
-        assert_eq!(
-            named,
-            expected
-                .iter()
-                .map(|(name, text)| (name.to_string(), failed(text)))
-                .collect::<Vec<_>>(),
-            "{via}"
-        );
-        let whole = result.unwrap_err().to_string();
+        let named = expected.map(|(name, text)| (name, failed(text)));
+        let whole = shut_down_failing(&sup, Duration::from_secs(1), &named, via)
+            .await
+            .to_string();
         for (name, text) in expected {
             assert!(
                 whole.contains(name) && whole.contains(text),
@@ -1353,38 +1262,20 @@ async fn a_run_future_that_panics_when_dropped_is_a_failure() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-drop-bomb";
-        let calls = Arc::new(AtomicU32::new(0));
-        let counter = Arc::clone(&calls);
-        start(
-            &sup,
-            via,
-            name,
-            backoff(2, Duration::from_secs(1)),
-            move |_ctx: Context| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                DropBomb("the run's future panicked when dropped")
-            },
-        );
+        let (calls, f) =
+            counted(|_ctx: Context| DropBomb("the run's future panicked when dropped"));
+        start(&sup, via, name, backoff(2, Duration::from_secs(1)), f);
         sup.wait().await;
         tokio::time::sleep(Duration::from_secs(60)).await;
         let reason = "the run's future panicked when dropped";
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: failed(reason),
-                restarts: 2,
-                last_failure: Some(reason.into()),
-                ready: false,
-            },
-            "{via}: each drop's panic is a failure, restarted twice, then final\n{sup}"
+        assert_seen(
+            &sup,
+            name,
+            Seen::failed(reason, 2),
+            format_args!("{via}: each drop's panic is a failure, restarted twice, then final"),
         );
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "{via}\n{sup}");
-        let result = sup.shutdown(Duration::from_secs(1)).await;
-        assert_eq!(
-            failures(&result),
-            [(name.to_string(), failed(reason))],
-            "{via}\n{sup}"
-        );
+        assert_calls(&calls, 3, &sup, via);
+        shut_down_failing(&sup, Duration::from_secs(1), &[(name, failed(reason))], via).await;
     }
 }
 
@@ -1404,44 +1295,29 @@ async fn an_error_whose_conversion_panics_is_a_failure() {
     for via in BOTH {
         let sup = start_empty();
         let name = "fn-unconvertible";
-        let (up_tx, mut up) = mpsc::unbounded_channel();
-        start(
-            &sup,
-            via,
-            name,
-            backoff(2, Duration::from_secs(1)),
-            move |ctx: Context| {
-                let up_tx = up_tx.clone();
-                async move {
-                    if ctx.attempt() == 0 {
-                        return Err(Unconvertible);
-                    }
-                    let _ = up_tx.send(ctx.attempt());
-                    ctx.cancelled().await;
-                    Ok(())
-                }
-            },
-        );
+        let (mut up, f) = reporting(|ctx: Context, up| async move {
+            if ctx.attempt() == 0 {
+                return Err(Unconvertible);
+            }
+            let _ = up.send(ctx.attempt());
+            ctx.cancelled().await;
+            Ok(())
+        });
+        start(&sup, via, name, backoff(2, Duration::from_secs(1)), f);
         POLL.until(&sup, "run 0 to end", || {
             let r = row(&sup, name);
             r.last_failure.is_some() || !r.status.is_active()
         })
         .await;
-        assert_eq!(
-            seen(&sup, name),
-            Seen {
-                status: Status::Restarting { attempt: 1, max: 2 },
-                restarts: 0,
-                last_failure: Some("converting the error panicked".into()),
-                ready: false,
-            },
-            "{via}: the panic is run 0's failure\n{sup}"
+        assert_seen(
+            &sup,
+            name,
+            Seen::restarting(1, 2, 0, "converting the error panicked"),
+            format_args!("{via}: the panic is run 0's failure"),
         );
-        assert_eq!(next(&mut up, EVENTUALLY, "run 1", &sup).await, 1, "{via}");
+        next_is(&mut up, "run 1", 1, &sup, via).await;
         assert_status(&sup, name, Status::Running);
-        sup.shutdown(Duration::from_secs(1))
-            .await
-            .unwrap_or_else(|err| panic!("{via}: {err}"));
+        shut_down_cleanly(&sup, via).await;
         assert_status(&sup, name, Status::Stopped);
     }
 }
@@ -1551,15 +1427,11 @@ async fn allocations_over_restarts(via: Via) -> u64 {
         },
     );
     sup.wait().await;
-    assert_eq!(
-        seen(&sup, name),
-        Seen {
-            status: Status::Completed,
-            restarts: FIRST + WINDOW,
-            last_failure: Some("fails at once".into()),
-            ready: true,
-        },
-        "{via}\n{sup}"
+    assert_seen(
+        &sup,
+        name,
+        Seen::completed(FIRST + WINDOW, Some("fails at once")),
+        via,
     );
     let [from, to] = [0, 1].map(|i| marks[i].load(Ordering::SeqCst));
     assert!(to > from, "{via}: the marks were taken: {from}, {to}");
