@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use supervisor::{supervised, Builder, Context, RestartPolicy, Status, Supervisor};
+use supervisor::{supervised, Builder, Context, RestartPolicy, State, Status, Supervisor};
 use tests::{backoff, row};
 
 // ---------------------------------------------------------------- counting
@@ -170,7 +170,7 @@ async fn through_spawn_fn() -> u64 {
 
 /// A restart of a declared service that takes a `Context` allocates no more
 /// than one of `spawn_fn` (whose run's future lives inside its task), and at
-/// least two times less than one without `Context` (its run's future boxed,
+/// least two times fewer than one without `Context` (its run's future boxed,
 /// then boxed again with the shutdown select that drops it).
 #[tokio::test]
 async fn a_restart_of_a_declared_cooperative_service_boxes_no_future() {
@@ -239,4 +239,56 @@ async fn cooperative_backoff(ctx: Context) -> Result<(), String> {
         .unwrap()
         .push(tokio::time::Instant::now());
     Err(format!("run {} failed", ctx.attempt()))
+}
+
+// ---------------------------------------------------------------- user code before the run
+
+/// A state whose `Clone` panics: taking it for a run is user code that runs
+/// before the user's function is called.
+struct Fragile;
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        panic!("cloning the state panicked")
+    }
+}
+
+#[supervised(name = "declared-fragile-cooperative")]
+async fn fragile_cooperative(ctx: Context, State(_state): State<Fragile>) {
+    ctx.cancelled().await;
+}
+
+#[supervised(name = "declared-fragile-without-context")]
+async fn fragile_without_context(State(_state): State<Fragile>) {}
+
+/// A panic while a run's `State<T>` is taken is that run's failure,
+/// restarted per policy, whether the run is inline (with `Context`) or boxed
+/// (without).
+#[tokio::test(start_paused = true)]
+async fn a_state_whose_clone_panics_fails_the_run_inline_or_boxed() {
+    let names = [
+        "declared-fragile-cooperative",
+        "declared-fragile-without-context",
+    ];
+    let mut builder = Builder::new().only(names).state(Fragile);
+    for name in names {
+        builder = builder.restart(name, backoff(2, Duration::from_millis(10)));
+    }
+    let sup = builder.start().expect("starts");
+    sup.wait().await;
+    for name in names {
+        let r = row(&sup, name);
+        assert_eq!(
+            (r.status, r.restarts, r.last_failure.as_deref()),
+            (
+                Status::Failed {
+                    reason: "cloning the state panicked".into()
+                },
+                2,
+                Some("cloning the state panicked")
+            ),
+            "{name}\n{sup}"
+        );
+    }
+    let _ = sup.shutdown(Duration::from_secs(1)).await;
 }
