@@ -41,17 +41,11 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         },
     };
 
-    // An `async fn` that takes a `Context` runs inline: its launcher hands
-    // the runtime a closure whose future, one per run, lives inside the
-    // service's task. The others are boxed per run (one without `Context`
-    // is dropped at shutdown through its box) or run on a thread.
-    let inline = service.is_async && service.takes_context;
-
-    // Each `State<T>` is taken from the context first, while the shim (or
-    // the inline run) still owns it. The runtime checks every type before it
-    // starts anything, so a missing value is for a context that is not a
-    // supervisor's: the run then fails at once with the error.
-    let missing = if service.is_async && !inline {
+    // Each `State<T>` is taken from the context first, while the shim still
+    // owns it. The runtime checks every type before it starts anything, so a
+    // missing value is for a context that is not a supervisor's: the run
+    // then fails at once with the error.
+    let missing = if service.is_async {
         quote!(return #private::failed(error))
     } else {
         quote!(return ::core::result::Result::Err(error))
@@ -116,38 +110,7 @@ pub(crate) fn expand(attr: &ServiceAttr, service: &ServiceFn) -> TokenStream {
         ::supervisor::__private::v1::IntoServiceResult::into_service_result(#returned)
     };
 
-    let (shim, entry) = if inline {
-        // Spanned on the function's name, so a future that is not `Send`
-        // is blamed on the user's function rather than on the attribute.
-        // The states are taken inside the run: a missing one is the run's
-        // `Err`, as the boxed shim's `failed` is.
-        let run = quote_spanned! {ident.span()=>
-            async move {
-                #take_states
-                let #returned = #ident(#(#args),*).await;
-                #into_result
-            }
-        };
-        // The closure too (its first and last tokens), so that the future
-        // is blamed there; its parameter keeps the span of the shim's names.
-        let param = quote!(__supervised_ctx: #private::Context);
-        let launch = quote!(__supervised_launch);
-        let call = quote_spanned! {ident.span()=>
-            ::supervisor::__private::v1::launch_inline(#launch, |#param| #run)
-        };
-        (
-            quote! {
-                fn __supervised_launch(#launch: #private::Launch<'_>) {
-                    #call
-                }
-            },
-            quote! {
-                #private::Entry::Inline {
-                    launch: __supervised_launch,
-                }
-            },
-        )
-    } else if service.is_async {
+    let (shim, entry) = if service.is_async {
         // Spanned on the function's name, so a future that is not `Send`
         // is blamed on the user's function rather than on the attribute.
         let boxed = quote_spanned! {ident.span()=>
@@ -247,21 +210,11 @@ mod tests {
         );
         assert!(out.contains("name : \"ticker\""), "{out}");
         assert!(
-            out.contains("Entry :: Inline { launch : __supervised_launch , }"),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "fn __supervised_launch (__supervised_launch : :: supervisor :: __private :: v1 :: Launch < '_ >) { \
-                 :: supervisor :: __private :: v1 :: launch_inline (__supervised_launch , \
-                 | __supervised_ctx : :: supervisor :: __private :: v1 :: Context | async move {"
-            ),
+            out.contains("Entry :: Async { takes_context : true"),
             "{out}"
         );
         assert!(out.contains("r#ticker (__supervised_ctx) . await"), "{out}");
         assert!(!out.contains("drop"), "{out}");
-        assert!(!out.contains("box_future"), "{out}");
-        assert!(!out.contains("__supervised_factory"), "{out}");
     }
 
     #[test]
@@ -308,12 +261,13 @@ mod tests {
             .find("api (__supervised_state_0 , __supervised_ctx , __supervised_state_2) . await")
             .expect(&out);
         assert!(db < cache && cache < call, "{out}");
-        // Inside the inline run: a missing state is the run's `Err`.
         assert!(
-            out.contains("Err (error) => return :: core :: result :: Result :: Err (error)"),
+            out.contains(
+                "Err (error) => return :: supervisor :: __private :: v1 :: failed (error)"
+            ),
             "{out}"
         );
-        assert!(out.contains("Entry :: Inline"), "{out}");
+        assert!(out.contains("takes_context : true"), "{out}");
         assert!(
             out.contains(
                 "states : & [:: supervisor :: __private :: v1 :: StateKey { id : :: core :: any :: TypeId :: of :: < Db > , name : :: core :: any :: type_name :: < Db > , } , \
@@ -342,34 +296,6 @@ mod tests {
         );
         assert!(out.contains("stats (__supervised_state_0) ;"), "{out}");
         assert!(out.contains("takes_context : false"), "{out}");
-    }
-
-    #[test]
-    fn async_without_context_is_boxed_and_dropped() {
-        let out = expand_text(
-            quote!(),
-            syn::parse_quote!(
-                async fn api(State(db): State<Db>) {}
-            ),
-        );
-        assert!(
-            out.contains(
-                "Entry :: Async { takes_context : false , factory : __supervised_factory , }"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "Err (error) => return :: supervisor :: __private :: v1 :: failed (error)"
-            ),
-            "{out}"
-        );
-        assert!(
-            out.contains(":: core :: mem :: drop (__supervised_ctx) ;"),
-            "{out}"
-        );
-        assert!(out.contains("box_future (async move"), "{out}");
-        assert!(!out.contains("launch"), "{out}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::plan::{plan, Plan};
 use crate::runtime::lease::{self, Lease, OnName, Role};
-use crate::runtime::service::{self, Place};
+use crate::runtime::service::{self, Place, Work};
 use crate::runtime::shared::{Config, Declared, Node, Shared};
 use crate::runtime::stop;
 use crate::runtime::table::DEFAULT_RETAIN_FINISHED;
@@ -746,11 +746,15 @@ fn start_declared(
             critical: spec.is_critical(),
             periodic: spec.every().is_some(),
         };
+        let work = Work::Declared {
+            entry: spec.entry(),
+            place,
+        };
         let policy = policies
             .get(spec.name())
             .copied()
             .unwrap_or_else(|| spec.restart());
-        service::launch_declared(runtime, shared, lease, spec.entry(), place, policy);
+        service::launch(runtime, shared, lease, work, policy);
     }
 }
 

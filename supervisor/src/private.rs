@@ -2,7 +2,7 @@
 //!
 //! Versioned: the attribute of one version of `supervisor-macros` names
 //! `__private::v1` only, so a change of what a service's spec holds is a new
-//! module rather than a silent mismatch. The items the generated code
+//! module rather than a silent mismatch. The two items the generated code
 //! checks the user's function against are defined here (not re-exported),
 //! so the compiler names them by this path in its messages.
 
@@ -12,7 +12,6 @@ pub use inventory;
 pub mod v1 {
     use std::future::Future;
 
-    pub use crate::runtime::service::Launch;
     pub use crate::runtime::Context;
     pub use crate::spec::{
         BoxError, BoxFuture, Entry, Location, Readiness, RestartPolicy, ServiceSpec, StateKey,
@@ -58,23 +57,6 @@ pub mod v1 {
         F: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Box::pin(future)
-    }
-
-    /// Spawns the task of a declared `async fn` that takes a `Context`: `run`
-    /// is called once per (re)start, and the future it returns runs inside
-    /// the task, where the previous run's future was (no box per run).
-    ///
-    /// Called by the launcher the attribute generates, with a closure that
-    /// takes the run's `State<T>` values from its `Context`, calls the
-    /// user's function and converts what it returns. Defined here, so that
-    /// a future that is not `Send` is reported with this path.
-    #[doc(hidden)]
-    pub fn launch_inline<F, Fut>(launch: Launch<'_>, run: F)
-    where
-        F: Fn(Context) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-    {
-        crate::runtime::service::launch_inline(launch, run);
     }
 
     /// The `State<T>` parameter of one run: a clone of the builder's value.

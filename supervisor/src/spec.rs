@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::runtime::service::Launch;
 use crate::Context;
 
 /// The error type a service may fail with, after conversion.
@@ -120,20 +119,12 @@ impl fmt::Display for RestartPolicy {
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub enum Entry {
-    /// An `async fn`; the pointer builds one run's future, boxed. What the
-    /// attribute generates for a function without `Context`: such a run is
-    /// dropped at shutdown, through its box.
+    /// An `async fn`; the pointer builds one run's future.
     Async {
         /// Whether the function takes a `Context` (cooperative shutdown).
         takes_context: bool,
         /// Calls the user's function and boxes its future.
         factory: fn(Context) -> BoxFuture,
-    },
-    /// An `async fn` that takes a `Context`: the pointer spawns the
-    /// service's task, each run's future inside it (no box per run).
-    Inline {
-        /// Calls `launch_inline` with the function that makes one run.
-        launch: fn(Launch<'_>),
     },
     /// A `blocking` fn, run on its own OS thread.
     Blocking {
@@ -294,7 +285,6 @@ impl ServiceSpec {
             Entry::Async { takes_context, .. } | Entry::Blocking { takes_context, .. } => {
                 takes_context
             }
-            Entry::Inline { .. } => true,
         }
     }
 

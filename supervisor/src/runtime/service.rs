@@ -25,7 +25,7 @@ use super::stop;
 use super::table::RowRef;
 use crate::error::Error;
 use crate::panic::{catch, panic_message, CatchUnwind};
-use crate::spec::{BoxError, BoxFuture, Entry, Factory, RestartPolicy, HEALTHY_AFTER};
+use crate::spec::{BoxError, Entry, Factory, RestartPolicy, HEALTHY_AFTER};
 use crate::status::Status;
 
 /// What an instance runs, run after run: how one run is built.
@@ -60,8 +60,14 @@ where
     type Error = E;
     type Run = Fut;
 
-    fn start(&self, core: &Core, ctx: Context, span: Span, attempt: u32) -> Running<Fut> {
-        call_inline(&self.0, core, ctx, span, attempt, None)
+    fn start(&self, _: &Core, ctx: Context, span: Span, _: u32) -> Running<Fut> {
+        match span.in_scope(|| catch(|| (self.0)(ctx))) {
+            Ok(run) => {
+                span.in_scope(|| tracing::info!("started"));
+                Running::inline(run, span)
+            }
+            Err(panic) => Running::Failed { panic: Some(panic) },
+        }
     }
 
     fn place(&self) -> Option<Place> {
@@ -69,134 +75,14 @@ where
     }
 }
 
-/// A declared `async fn` that takes a `Context`: called once per (re)start
-/// like [`FnBody`], its future awaited inside the task (no box per run), with
-/// its place among the declared services. Built by [`launch_inline`].
-pub(crate) struct DeclaredFn<F> {
-    run: F,
-    place: Place,
-}
-
-impl<F, Fut> Body for DeclaredFn<F>
-where
-    F: Fn(Context) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-{
-    type Error = BoxError;
-    type Run = Fut;
-
-    fn start(&self, core: &Core, ctx: Context, span: Span, attempt: u32) -> Running<Fut> {
-        call_inline(&self.run, core, ctx, span, attempt, Some(self.place))
-    }
-
-    fn place(&self) -> Option<Place> {
-        Some(self.place)
-    }
-}
-
-/// Calls `f` for run `attempt`, under the run's span and the panic guard
-/// (a panic there is the run's failure), for its future to be polled inline.
-fn call_inline<F, Fut>(
-    f: &F,
-    core: &Core,
-    ctx: Context,
-    span: Span,
-    attempt: u32,
-    place: Option<Place>,
-) -> Running<Fut>
-where
-    F: Fn(Context) -> Fut,
-{
-    match span.in_scope(|| catch(|| f(ctx))) {
-        Ok(run) => {
-            core.log_start(&span, attempt, place);
-            Running::inline(run, span)
-        }
-        Err(panic) => Running::Failed { panic: Some(panic) },
-    }
-}
-
-/// What the launcher the attribute generates for a declared `async fn` that
-/// takes a `Context` receives: everything its task needs but the function.
-///
-/// Built by the supervisor only; passed on to `__private::v1::launch_inline`.
-pub struct Launch<'a> {
-    runtime: &'a Handle,
-    shared: &'a Shared,
-    lease: Lease,
-    policy: RestartPolicy,
-    place: Place,
-}
-
-/// Spawns the task of a declared `async fn` that takes a `Context`: `run`
-/// is called once per (re)start, and the future it returns runs inside the
-/// task, where the previous run's future was (no box per run). What
-/// `__private::v1::launch_inline` does.
-pub(crate) fn launch_inline<F, Fut>(launch: Launch<'_>, run: F)
-where
-    F: Fn(Context) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-{
-    let Launch {
-        runtime,
-        shared,
-        lease,
-        policy,
-        place,
-    } = launch;
-    self::launch(runtime, shared, lease, DeclaredFn { run, place }, policy);
-}
-
-/// Spawns the task of a registered declared service: through its launcher
-/// when the attribute generated one (an `async fn` that takes a `Context`),
-/// with boxed runs otherwise.
-pub(crate) fn launch_declared(
-    runtime: &Handle,
-    shared: &Shared,
-    lease: Lease,
-    entry: Entry,
-    place: Place,
-    policy: RestartPolicy,
-) {
-    let work = match entry {
-        Entry::Inline { launch } => {
-            return launch(Launch {
-                runtime,
-                shared,
-                lease,
-                policy,
-                place,
-            });
-        }
-        Entry::Async {
-            takes_context,
-            factory,
-        } => Work::Async {
-            factory,
-            cooperative: takes_context,
-            place,
-        },
-        Entry::Blocking { run, .. } => Work::Blocking { run, place },
-    };
-    launch(runtime, shared, lease, work, policy);
-}
-
-/// What a declared service without a launcher or a
-/// [`TaskDescriptor`](crate::TaskDescriptor) runs: a function that boxes each
-/// run's future (one allocation per run, where [`FnBody`] has none), or a
-/// blocking function, run on its thread.
+/// What a declared service or a [`TaskDescriptor`](crate::TaskDescriptor)
+/// runs: a function that boxes each run's future (one allocation per run,
+/// where [`FnBody`] has none).
 #[derive(Clone)]
 pub(crate) enum Work {
-    /// A declared `async fn`, and its place among the declared services.
-    Async {
-        factory: fn(Context) -> BoxFuture,
-        /// Whether it takes a `Context` (else it is dropped at shutdown).
-        cooperative: bool,
-        place: Place,
-    },
-    /// A declared `blocking` fn, and its place among the declared services.
-    Blocking {
-        run: fn(Context) -> Result<(), BoxError>,
+    /// A declared service, and its place among the declared services.
+    Declared {
+        entry: Entry,
         place: Place,
     },
     Task(Factory),
@@ -208,17 +94,23 @@ impl Body for Work {
 
     fn start(&self, core: &Core, ctx: Context, span: Span, attempt: u32) -> Running<Self::Run> {
         let (made, cooperative) = match self {
-            Work::Async {
-                factory,
-                cooperative,
+            Work::Declared {
+                entry:
+                    Entry::Async {
+                        factory,
+                        takes_context,
+                    },
                 ..
-            } => (span.in_scope(|| catch(|| factory(ctx))), *cooperative),
+            } => (span.in_scope(|| catch(|| factory(ctx))), *takes_context),
             Work::Task(factory) => (span.in_scope(|| catch(|| factory(ctx))), true),
             // A blocking fn is never dropped at shutdown (a thread cannot
             // be): with or without a Context, it is awaited until the
             // deadline. Its thread may outlive an abort: its Context must
             // look at the row.
-            Work::Blocking { run, .. } => {
+            Work::Declared {
+                entry: Entry::Blocking { run, .. },
+                ..
+            } => {
                 let row = core.lease.row();
                 let runtime = core.lease.shared().runtime().cloned();
                 let repeat = core.is_repeat(attempt, self.place());
@@ -233,7 +125,11 @@ impl Body for Work {
             Ok(future) => future,
             Err(panic) => return Running::Failed { panic: Some(panic) },
         };
-        core.log_start(&span, attempt, self.place());
+        if core.is_repeat(attempt, self.place()) {
+            span.in_scope(|| tracing::debug!("called again"));
+        } else {
+            span.in_scope(|| tracing::info!("started"));
+        }
         if cooperative {
             // Told through its Context; ended by the kill scan if it does not
             // return in time. Nothing else to watch here.
@@ -266,7 +162,7 @@ impl Body for Work {
 
     fn place(&self) -> Option<Place> {
         match self {
-            Work::Async { place, .. } | Work::Blocking { place, .. } => Some(*place),
+            Work::Declared { place, .. } => Some(*place),
             Work::Task(_) => None,
         }
     }
@@ -609,16 +505,6 @@ impl Core {
         shared.stop();
     }
 
-    /// Logs the start of run `attempt`, in its span: `started`, or `called
-    /// again` for a periodic service's calls after its first one.
-    fn log_start(&self, span: &Span, attempt: u32, place: Option<Place>) {
-        if self.is_repeat(attempt, place) {
-            span.in_scope(|| tracing::debug!("called again"));
-        } else {
-            span.in_scope(|| tracing::info!("started"));
-        }
-    }
-
     /// Whether this run is a periodic service's call after its first one:
     /// logged at `debug`, so that a service called every few seconds does
     /// not fill the logs.
@@ -708,45 +594,5 @@ mod tests {
             Role::Task,
         )
         .expect("registered")
-    }
-
-    /// A declared `async fn` that takes a `Context`, as the attribute's
-    /// launcher runs it: the run's future is inside the task, and the task
-    /// adds as little around it as for `spawn_fn`.
-    #[tokio::test]
-    async fn a_declared_inline_future_adds_only_its_run() {
-        async fn service(ctx: Context) {
-            ctx.cancelled().await;
-        }
-        let make = |ctx: Context| async move {
-            let value = service(ctx).await;
-            crate::__private::v1::IntoServiceResult::into_service_result(value)
-        };
-        let run = std::mem::size_of_val(&make(Context::detached(
-            "probe",
-            tokio_util::sync::CancellationToken::new(),
-        )));
-        let shared = Shared::for_tests();
-        let place = Place {
-            node: 0,
-            waits: false,
-            ordered: false,
-            critical: false,
-            periodic: false,
-        };
-        let future = Instance {
-            core: Core {
-                lease: lease(&shared, "declared"),
-                policy: RestartPolicy::Never,
-            },
-            body: DeclaredFn { run: make, place },
-        }
-        .run();
-        let added = std::mem::size_of_val(&future) - run;
-        // As for `spawn_fn`, plus the service's place.
-        assert!(
-            added <= 136,
-            "the task adds {added} bytes to the declared service's run"
-        );
     }
 }
