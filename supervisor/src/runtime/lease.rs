@@ -291,6 +291,7 @@ impl Lease {
 
     fn finish(&mut self, status: Status) -> bool {
         if matches!(status, Status::Failed { .. }) {
+            self.shared.note_failed();
             self.row.metrics().failures.increment(1);
         }
         let killed = status == Status::Aborted && self.shared.shutdown.killing();
@@ -301,9 +302,7 @@ impl Lease {
             s.ready = status == Status::Completed;
             self.shared.emit(&self.row.name, &status, s.ready);
             s.set_status(status);
-            if s.ended_at().is_none() {
-                s.set_ended_at(Some(ended_at));
-            }
+            s.end_if_running(ended_at);
             s.abort = None;
             true
         } else {

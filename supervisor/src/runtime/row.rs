@@ -166,7 +166,7 @@ pub(crate) fn origin() -> Instant {
 
 /// Nanoseconds from the origin to `at` (none when `at` is earlier), below
 /// `RUNNING`: 584 years.
-fn since_origin(at: Instant) -> u64 {
+pub(crate) fn since_origin(at: Instant) -> u64 {
     let nanos = at.saturating_duration_since(origin()).as_nanos();
     u64::try_from(nanos).unwrap_or(RUNNING - 1).min(RUNNING - 1)
 }
@@ -212,6 +212,13 @@ impl RowState {
             None => RUNNING,
             Some(at) => since_origin(at).max(self.started),
         };
+    }
+
+    /// Records when the run ended, a row time, unless it has already.
+    pub(crate) fn end_if_running(&mut self, at: u64) {
+        if self.ended == RUNNING {
+            self.ended = at.max(self.started).min(RUNNING - 1);
+        }
     }
 
     /// How long the run has been up at `now`, or was up when it ended.

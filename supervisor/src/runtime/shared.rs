@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -111,6 +111,9 @@ pub(crate) struct Shared {
     restarts: Mutex<VecDeque<(tokio::time::Instant, Arc<str>)>>,
     /// Slots for `spawn_blocking` closures.
     pub(crate) slots: Arc<Semaphore>,
+    /// Set when some instance ends `Failed`: until then the shutdown's
+    /// result has no failed row to look for, and does not walk the rows.
+    failed: AtomicBool,
 }
 
 impl Shared {
@@ -129,7 +132,19 @@ impl Shared {
             events: OnceLock::new(),
             restarts: Mutex::new(VecDeque::new()),
             slots: Arc::new(Semaphore::new(MAX_BLOCKING)),
+            failed: AtomicBool::new(false),
         })
+    }
+
+    /// Some instance ended `Failed` (before its row shows it).
+    pub(crate) fn note_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Whether some row may show a failure: `false` until an instance has
+    /// ended `Failed`.
+    pub(crate) fn may_show_failures(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// The supervisor `row` belongs to, while it lives.

@@ -24,6 +24,7 @@ use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::row::since_origin;
 use crate::error::Error;
 use crate::panic::lock;
 
@@ -46,8 +47,9 @@ pub(crate) struct Shutdown {
     default_timeout: Duration,
     /// This shutdown's timeout (first writer wins).
     timeout: OnceLock<Duration>,
-    /// Wall-clock moment the shutdown began (first observer wins).
-    began: OnceLock<Instant>,
+    /// Wall-clock moment the shutdown began (first observer wins), as a
+    /// row time: nanoseconds after the rows' origin.
+    began: OnceLock<u64>,
     /// Whether some future is driving the shutdown now.
     driving: AtomicBool,
     /// Set when the supervisor's runtime shut down before the shutdown
@@ -138,18 +140,19 @@ impl Shutdown {
 
     /// Notes the moment the shutdown began (the first call wins).
     pub(crate) fn note_began(&self) {
-        self.began.get_or_init(Instant::now);
+        self.began.get_or_init(|| since_origin(Instant::now()));
     }
 
-    /// The moment a run that ends now should be said to have ended: for a run
-    /// stopped by shutdown, the moment shutdown began.
-    pub(crate) fn end_time(&self) -> Instant {
+    /// The moment a run that ends now should be said to have ended, as a row
+    /// time (see [`since_origin`]): for a run stopped by shutdown, the moment
+    /// shutdown began.
+    pub(crate) fn end_time(&self) -> u64 {
         // Once the moment is noted (before the shutdown tells anyone), no
         // clock read: it is earlier than now.
         if let Some(began) = self.began.get() {
             return *began;
         }
-        let now = Instant::now();
+        let now = since_origin(Instant::now());
         if self.is_stopping() {
             (*self.began.get_or_init(|| now)).min(now)
         } else {

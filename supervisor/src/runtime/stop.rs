@@ -144,13 +144,16 @@ fn outcome(shared: &Shared) -> Result<(), Error> {
     let mut failures: Vec<ServiceFailure> = {
         let table = lock(&shared.table);
         let mut failures = lost_failures(&table);
-        failures.extend(table.rows().filter_map(|row| {
-            row.failed().map(|status| ServiceFailure {
-                name: Arc::clone(&row.name),
-                status,
-                forced: false,
-            })
-        }));
+        // A walk of every row (a lock each) only when some instance failed.
+        if shared.may_show_failures() {
+            failures.extend(table.rows().filter_map(|row| {
+                row.failed().map(|status| ServiceFailure {
+                    name: Arc::clone(&row.name),
+                    status,
+                    forced: false,
+                })
+            }));
+        }
         failures
     };
     failures.extend(
