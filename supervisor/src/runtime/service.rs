@@ -2,6 +2,13 @@
 //! driving its [`Lease`] through the lifecycle drawn in
 //! [`lease`](super::lease): Running, Restarting after a failure the policy
 //! allows, and one final status.
+//!
+//! The task is generic over what it runs ([`Body`]): the future of a
+//! function given to `spawn_fn` ([`FnBody`]) is polled in place inside the
+//! task, each run where the last one was; a declared service's or a
+//! `TaskDescriptor`'s factory boxes each run ([`Work`]). The decisions
+//! between runs (restart or not, the delay, the final status) are the
+//! non-generic [`Core`]'s, so that each body type adds only its own loop.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
