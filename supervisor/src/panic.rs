@@ -35,12 +35,22 @@ impl<F: Future + ?Sized> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
-        }
+        poll_guarded(self.inner.as_mut(), cx, |value| value)
+    }
+}
+
+/// Polls `future` once under the panic guard, and maps its output with
+/// `then`, also under the guard (it may run user code: an error's
+/// conversion, say). A panic in either is `Err(message)`.
+pub(crate) fn poll_guarded<F: Future + ?Sized, T>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    then: impl FnOnce(F::Output) -> T,
+) -> Poll<Result<T, String>> {
+    match catch_unwind(AssertUnwindSafe(|| future.poll(cx).map(then))) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+        Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
     }
 }
 

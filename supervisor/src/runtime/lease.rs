@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::row::{Aborter, InstanceId, Kind, Phase, Row, RowMetrics, RowState, Start};
+use super::row::{Aborter, InstanceId, Kind, Phase, Row, RowState, Start};
 use super::shared::Shared;
 use super::table::RowRef;
 use crate::error::Error;
@@ -207,12 +207,6 @@ impl Lease {
         Some(written)
     }
 
-    /// The row's metric handles: `known`, read under a lock already taken,
-    /// or made now.
-    fn metrics(&self, known: Option<Option<Arc<RowMetrics>>>) -> Arc<RowMetrics> {
-        known.flatten().unwrap_or_else(|| self.row.metrics())
-    }
-
     /// A periodic service's call returned `Ok`: `ready = completed` is
     /// ready from now on (the row stays `Running` between calls).
     pub(crate) fn called(&self) {
@@ -259,7 +253,9 @@ impl Lease {
             s.set_ended_at(Some(now));
             s.metrics()
         });
-        self.metrics(known).failures.increment(1);
+        // Read under the lock the write took; made now when still missing.
+        let metrics = known.flatten().unwrap_or_else(|| self.row.metrics());
+        metrics.failures.increment(1);
     }
 
     /// Restarting → Running: the delay is over and the next run starts.
@@ -274,7 +270,8 @@ impl Lease {
             s.set_ended_at(None);
             s.metrics()
         });
-        self.metrics(known).restarts.increment(1);
+        let metrics = known.flatten().unwrap_or_else(|| self.row.metrics());
+        metrics.restarts.increment(1);
         self.shared.count_restart(&self.row.name);
     }
 

@@ -11,7 +11,6 @@
 //! non-generic [`Core`]'s, so that each body type adds only its own loop.
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -31,7 +30,7 @@ use super::shutdown::Cause;
 use super::stop;
 use super::table::RowRef;
 use crate::error::Error;
-use crate::panic::{catch, panic_message, CatchUnwind};
+use crate::panic::{catch, poll_guarded, CatchUnwind};
 use crate::spec::{BoxError, Entry, Factory, RestartPolicy, HEALTHY_AFTER};
 use crate::status::Status;
 
@@ -67,10 +66,10 @@ where
     type Error = E;
     type Run = Fut;
 
-    fn start(&self, _: &Core, ctx: Context, span: Span, _: u32) -> Running<Fut> {
+    fn start(&self, core: &Core, ctx: Context, span: Span, attempt: u32) -> Running<Fut> {
         match span.in_scope(|| catch(|| (self.0)(ctx))) {
             Ok(run) => {
-                span.in_scope(|| tracing::info!("started"));
+                core.log_start(&span, attempt, None);
                 Running::inline(run, span)
             }
             Err(panic) => Running::Failed { panic: Some(panic) },
@@ -132,11 +131,7 @@ impl Body for Work {
             Ok(future) => future,
             Err(panic) => return Running::Failed { panic: Some(panic) },
         };
-        if core.is_repeat(attempt, self.place()) {
-            span.in_scope(|| tracing::debug!("called again"));
-        } else {
-            span.in_scope(|| tracing::info!("started"));
-        }
+        core.log_start(&span, attempt, self.place());
         if cooperative {
             // Told through its Context; ended by the kill scan if it does not
             // return in time. Nothing else to watch here.
@@ -216,14 +211,10 @@ where
             RunningProj::Inline { run, span } => {
                 let _entered = span.as_deref().map(Span::enter);
                 // The error's conversion and text are user code too.
-                let polled = catch_unwind(AssertUnwindSafe(|| match run.poll(cx) {
-                    Poll::Pending => None,
-                    Poll::Ready(result) => Some(Outcome::from_run(Ok(result))),
-                }));
-                match polled {
-                    Ok(None) => return Poll::Pending,
-                    Ok(Some(outcome)) => outcome,
-                    Err(payload) => Outcome::Failed(panic_message(payload.as_ref())),
+                match poll_guarded(run, cx, |result| Outcome::from_run(Ok(result))) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(outcome)) => outcome,
+                    Poll::Ready(Err(panic)) => Outcome::Failed(panic),
                 }
             }
             RunningProj::Boxed { run } => return run.as_mut().poll(cx),
@@ -241,11 +232,9 @@ where
             _ => None,
         };
         let _entered = span.as_deref().map(Span::enter);
-        match catch_unwind(AssertUnwindSafe(|| {
-            self.set(Running::Failed { panic: None });
-        })) {
+        match catch(|| self.set(Running::Failed { panic: None })) {
             Ok(()) => Poll::Ready(outcome),
-            Err(payload) => Poll::Ready(Outcome::Failed(panic_message(payload.as_ref()))),
+            Err(panic) => Poll::Ready(Outcome::Failed(panic)),
         }
     }
 }
@@ -510,6 +499,16 @@ impl Core {
             failure,
         });
         shared.stop();
+    }
+
+    /// Logs the start of run `attempt` in its span: `info`, or `debug` for a
+    /// periodic service's calls after its first.
+    fn log_start(&self, span: &Span, attempt: u32, place: Option<Place>) {
+        if self.is_repeat(attempt, place) {
+            span.in_scope(|| tracing::debug!("called again"));
+        } else {
+            span.in_scope(|| tracing::info!("started"));
+        }
     }
 
     /// Whether this run is a periodic service's call after its first one:
