@@ -540,33 +540,46 @@ fn spawn_raw(
     handles
 }
 
-async fn raw_started(n: usize) -> (CancellationToken, Vec<JoinHandle<RawOutcome>>, Duration) {
+/// How the tokio arms spawn `n` idle tasks on one parent token.
+type SpawnArm<T> = fn(&CancellationToken, &'static Arrivals, usize) -> Vec<JoinHandle<T>>;
+
+/// Starts `n` idle tasks the way `spawn` does and waits until each has been
+/// polled once; returns the token, the handles and the time taken.
+async fn tokio_started<T>(
+    n: usize,
+    spawn: SpawnArm<T>,
+) -> (CancellationToken, Vec<JoinHandle<T>>, Duration) {
     let arrivals = Arrivals::leak(n);
     let began = Instant::now();
-    let parent = CancellationToken::new();
-    let handles = spawn_raw(&parent, arrivals, n);
+    let token = CancellationToken::new();
+    let handles = spawn(&token, arrivals, n);
     arrivals.all_arrived().await;
-    (parent, handles, began.elapsed())
+    (token, handles, began.elapsed())
+}
+
+/// The RSS that `n` idle tasks spawned the way `spawn` does add.
+async fn tokio_memory<T>(arm: Arm, n: usize, spawn: SpawnArm<T>) -> Measurement {
+    let arrivals = Arrivals::leak(n);
+    let token = CancellationToken::new();
+    let before = stats::rss_bytes().unwrap_or(0);
+    let handles = spawn(&token, arrivals, n);
+    arrivals.all_arrived().await;
+    let after = stats::rss_bytes().unwrap_or(0);
+    black_box(&handles);
+    memory(arm, n, before, after)
 }
 
 async fn raw_start(n: usize) -> Measurement {
-    let (_parent, _handles, took) = raw_started(n).await;
+    let (_parent, _handles, took) = tokio_started(n, spawn_raw).await;
     per_service(Scenario::Start, Arm::Raw, n, took)
 }
 
 async fn raw_memory(n: usize) -> Measurement {
-    let arrivals = Arrivals::leak(n);
-    let parent = CancellationToken::new();
-    let before = stats::rss_bytes().unwrap_or(0);
-    let handles = spawn_raw(&parent, arrivals, n);
-    arrivals.all_arrived().await;
-    let after = stats::rss_bytes().unwrap_or(0);
-    black_box(&handles);
-    memory(Arm::Raw, n, before, after)
+    tokio_memory(Arm::Raw, n, spawn_raw).await
 }
 
 async fn raw_shutdown(n: usize) -> Measurement {
-    let (parent, handles, _) = raw_started(n).await;
+    let (parent, handles, _) = tokio_started(n, spawn_raw).await;
     let began = Instant::now();
     parent.cancel();
     for handle in handles {
@@ -629,34 +642,18 @@ fn spawn_bare(
     handles
 }
 
-async fn bare_started(n: usize) -> (CancellationToken, Vec<JoinHandle<()>>, Duration) {
-    let arrivals = Arrivals::leak(n);
-    let began = Instant::now();
-    let token = CancellationToken::new();
-    let handles = spawn_bare(&token, arrivals, n);
-    arrivals.all_arrived().await;
-    (token, handles, began.elapsed())
-}
-
 async fn bare_start(n: usize) -> Measurement {
-    let (_token, _handles, took) = bare_started(n).await;
+    let (_token, _handles, took) = tokio_started(n, spawn_bare).await;
     per_service(Scenario::Start, Arm::Bare, n, took)
 }
 
 async fn bare_memory(n: usize) -> Measurement {
-    let arrivals = Arrivals::leak(n);
-    let token = CancellationToken::new();
-    let before = stats::rss_bytes().unwrap_or(0);
-    let handles = spawn_bare(&token, arrivals, n);
-    arrivals.all_arrived().await;
-    let after = stats::rss_bytes().unwrap_or(0);
-    black_box(&handles);
-    memory(Arm::Bare, n, before, after)
+    tokio_memory(Arm::Bare, n, spawn_bare).await
 }
 
 /// Shutdown, bare: cancel the token, then await every handle.
 async fn bare_shutdown(n: usize) -> Measurement {
-    let (token, handles, _) = bare_started(n).await;
+    let (token, handles, _) = tokio_started(n, spawn_bare).await;
     let began = Instant::now();
     token.cancel();
     for handle in handles {
