@@ -258,15 +258,20 @@ impl Lease {
         metrics.failures.increment(1);
     }
 
-    /// Restarting → Running: the delay is over and the next run starts.
-    pub(crate) fn restarted(&self) {
-        let now = Instant::now();
+    /// Restarting → Running: the delay is over and the next run starts;
+    /// `at_once`: in the same poll as the failure, which the row's end time
+    /// then dates (the clock is not read again).
+    pub(crate) fn restarted(&self, at_once: bool) {
+        let now = (!at_once).then(Instant::now);
         let ready = self.ready_at_start();
         let known = self.write(|s| {
             s.phase = Phase::Running;
             s.ready = ready;
             s.count_restart();
-            s.set_started_at(now);
+            match now {
+                Some(now) => s.set_started_at(now),
+                None => s.start_when_ended(),
+            }
             s.set_ended_at(None);
             s.metrics()
         });

@@ -201,6 +201,14 @@ impl RowState {
         self.started = since_origin(at);
     }
 
+    /// The next run starts when the last one ended (a restart in the same
+    /// poll as the failure).
+    pub(crate) fn start_when_ended(&mut self) {
+        if self.ended != RUNNING {
+            self.started = self.ended;
+        }
+    }
+
     /// When the run the row shows ended; `None` while it runs.
     pub(crate) fn ended_at(&self) -> Option<Instant> {
         (self.ended != RUNNING).then(|| origin() + Duration::from_nanos(self.ended))

@@ -241,12 +241,26 @@ where
 
 /// What follows a run.
 enum Next {
-    /// Restart after the delay.
-    Restart(Duration),
+    /// Restart after the delay; the run failed at that moment (tokio's
+    /// clock).
+    Restart(Duration, tokio::time::Instant),
     /// A periodic call returned `Ok`: call again after the delay.
     Again(Duration),
     /// The instance ends with this final status.
     End(Status),
+}
+
+/// How a pause between two runs went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paused {
+    /// A zero delay within the task's budget: the next run starts in the
+    /// same poll.
+    AtOnce,
+    /// The task went back to the scheduler (a delay, or its budget was
+    /// spent).
+    Waited,
+    /// Shutdown began meanwhile: the service does not start again.
+    Stopping,
 }
 
 /// What every instance has, whatever it runs: its lease and its restart
@@ -342,28 +356,43 @@ impl<B: Body> Instance<B> {
                 }
                 core.lease.running();
             }
+            // When the current run began, on tokio's clock (for the reset
+            // of the streak after a healthy run).
+            let mut began = tokio::time::Instant::now();
             loop {
-                let began = tokio::time::Instant::now();
                 let (ctx, span) = core.begin(attempt, place);
                 let outcome = body.start(&core, ctx, span, attempt).await;
                 let (delay, restart) = match core.after_run(outcome, began, &mut streak, place) {
-                    Next::Restart(delay) => (delay, true),
+                    Next::Restart(delay, failed_at) => {
+                        began = failed_at;
+                        (delay, true)
+                    }
                     Next::Again(every) => (every, false),
                     Next::End(status) => return core.end(status, place),
                 };
-                if !core.pause(delay).await {
-                    return core.end(Status::Stopped, place);
-                }
+                let mut at_once = match core.pause(delay).await {
+                    Paused::Stopping => return core.end(Status::Stopped, place),
+                    paused => paused == Paused::AtOnce,
+                };
                 attempt = attempt.saturating_add(1);
-                if restart {
-                    if place.is_some_and(|place| place.waits) {
-                        core.lease.queued();
-                        if let Err(status) = core.dependencies(place).await {
-                            return core.end(status, place);
-                        }
-                    }
-                    core.restarted(attempt);
+                if !restart {
+                    // A periodic service's next call.
+                    began = tokio::time::Instant::now();
+                    continue;
                 }
+                if place.is_some_and(|place| place.waits) {
+                    core.lease.queued();
+                    if let Err(status) = core.dependencies(place).await {
+                        return core.end(status, place);
+                    }
+                    at_once = false;
+                }
+                // A restart in the same poll starts when the run failed: no
+                // clock is read again.
+                if !at_once {
+                    began = tokio::time::Instant::now();
+                }
+                core.restarted(attempt, at_once);
             }
         }
     }
@@ -384,26 +413,42 @@ impl Core {
         (ctx, span)
     }
 
-    /// Waits `delay` before the next run; `false` when shutdown began
-    /// meanwhile (then the service does not start again).
-    async fn pause(&self, delay: Duration) -> bool {
+    /// Waits `delay` before the next run.
+    async fn pause(&self, delay: Duration) -> Paused {
         let shared = self.lease.shared();
-        if delay.is_zero() {
+        let paused = if delay.is_zero() {
             // Restart at once. The task goes back to the scheduler only when
             // its cooperative budget is spent (tokio's 128 units per poll),
             // so a service failing in a tight loop still lets the others on
             // its worker run and sees an abort, without a trip through the
             // scheduler on every restart.
-            tokio::task::consume_budget().await;
-            !shared.is_stopping()
+            let mut budget = std::pin::pin!(tokio::task::consume_budget());
+            let mut paused = Paused::AtOnce;
+            std::future::poll_fn(|cx| {
+                let poll = budget.as_mut().poll(cx);
+                if poll.is_pending() {
+                    paused = Paused::Waited;
+                }
+                poll
+            })
+            .await;
+            paused
+        } else if Box::pin(wait_backoff(shared, delay)).await {
+            Paused::Waited
         } else {
-            Box::pin(wait_backoff(shared, delay)).await
+            return Paused::Stopping;
+        };
+        if shared.is_stopping() {
+            Paused::Stopping
+        } else {
+            paused
         }
     }
 
-    /// The row shows the restart that begins.
-    fn restarted(&self, attempt: u32) {
-        self.lease.restarted();
+    /// The row shows the restart that begins: at the failure's time when
+    /// it follows at once, else now.
+    fn restarted(&self, attempt: u32, at_once: bool) {
+        self.lease.restarted(at_once);
         tracing::info!(service = %self.lease.row().name, attempt, "restarting");
     }
 
@@ -438,7 +483,8 @@ impl Core {
             return Next::End(Status::Failed { reason });
         }
         // A run that stayed up long enough starts a fresh streak.
-        if began.elapsed() >= HEALTHY_AFTER {
+        let failed_at = tokio::time::Instant::now();
+        if failed_at.duration_since(began) >= HEALTHY_AFTER {
             *streak = 0;
         }
         *streak = streak.saturating_add(1);
@@ -449,7 +495,7 @@ impl Core {
         };
         tracing::warn!(service = %name, %reason, attempt = *streak, max, ?delay, "failed; restarting after the delay");
         self.lease.restarting(*streak, max, reason);
-        Next::Restart(delay)
+        Next::Restart(delay, failed_at)
     }
 
     /// Waits until the dependencies are ready (the row shows `Queued`);
