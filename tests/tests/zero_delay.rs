@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use supervisor::{Context, Status, Supervisor, TaskHandle};
-use tests::{backoff, start_empty, status};
+use tests::{backoff, row, start_empty, status};
 
 /// How long a test may take before it counts as hung.
 const HUNG_AFTER: Duration = Duration::from_secs(60);
@@ -156,5 +156,38 @@ fn a_shutdown_ends_a_tight_failing_loop() {
             }
             other => panic!("expected Stopped or Failed, got {other}\n{sup}"),
         }
+    });
+}
+
+#[test]
+fn a_restart_at_once_is_dated_within_the_runs() {
+    on_one_worker(|| async {
+        let before = std::time::Instant::now();
+        let sup = start_empty();
+        sup.spawn_fn(
+            "zd-dated",
+            backoff(5, Duration::ZERO),
+            |ctx: Context| async move {
+                if ctx.attempt() < 2 {
+                    return Err("fails at once");
+                }
+                ctx.cancelled().await;
+                Ok(())
+            },
+        )
+        .expect("spawn before shutdown succeeds");
+        while row(&sup, "zd-dated").restarts < 2 {
+            tokio::task::yield_now().await;
+        }
+        let r = row(&sup, "zd-dated");
+        let after = std::time::Instant::now();
+        assert_eq!(r.status, Status::Running, "{r:#?}");
+        assert!(
+            before <= r.started_at && r.started_at <= after,
+            "the third run started between the spawn and now: {r:#?}"
+        );
+        assert!(r.uptime <= after.duration_since(before), "{r:#?}");
+        assert_eq!(r.last_failure.as_deref(), Some("fails at once"));
+        assert!(sup.shutdown(Duration::from_secs(5)).await.is_ok());
     });
 }
