@@ -557,8 +557,9 @@ pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 /// | `every = "DUR"` | periodic: called again DUR after each `Ok` (a failure follows `restart`); not with `ready = manual` | called once |
 ///
 /// MAX is an integer literal from `0` to `u32::MAX` (`0` never restarts).
-/// BASE is a duration string: `"0s"`, `"250ms"`, `"2s"`, `"1m 30s"`. A
-/// failure is a panic or an `Err`; returning `Ok` (or `()`) is never
+/// BASE is a duration string: `"0s"`, `"250ms"`, `"2s"`, `"1m 30s"` (with
+/// `"0s"` a failed run starts again at once: see
+/// [`RestartPolicy::Backoff`]). A failure is a panic or an `Err`; returning `Ok` (or `()`) is never
 /// restarted. [`RestartPolicy`] is the same choice for tasks spawned at run
 /// time.
 ///

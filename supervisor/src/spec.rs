@@ -62,7 +62,12 @@ pub enum RestartPolicy {
     Backoff {
         /// How many consecutive failures are restarted (`0` never restarts).
         max: u32,
-        /// The delay before the first restart of a streak.
+        /// The delay before the first restart of a streak. With zero, a
+        /// failed run is started again at once, in the same poll of its
+        /// task; the task goes back to the scheduler only when tokio's
+        /// cooperative budget for the poll is spent, so a service failing
+        /// in a tight loop still leaves its worker to the other tasks and
+        /// sees an abort or a shutdown.
         base_delay: Duration,
     },
 }
