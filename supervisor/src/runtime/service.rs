@@ -356,15 +356,17 @@ impl<B: Body> Instance<B> {
                 }
                 core.lease.running();
             }
-            // When the current run began, on tokio's clock (for the reset
-            // of the streak after a healthy run).
-            let mut began = tokio::time::Instant::now();
+            // When the current run began, on tokio's clock, for the reset
+            // of a streak of failures after a healthy run: only a restarted
+            // run has a streak to reset (a first run, or a periodic call
+            // after an `Ok`, starts with none), so only its start is read.
+            let mut began: Option<tokio::time::Instant> = None;
             loop {
                 let (ctx, span) = core.begin(attempt, place);
                 let outcome = body.start(&core, ctx, span, attempt).await;
                 let (delay, restart) = match core.after_run(outcome, began, &mut streak, place) {
                     Next::Restart(delay, failed_at) => {
-                        began = failed_at;
+                        began = Some(failed_at);
                         (delay, true)
                     }
                     Next::Again(every) => (every, false),
@@ -376,8 +378,8 @@ impl<B: Body> Instance<B> {
                 };
                 attempt = attempt.saturating_add(1);
                 if !restart {
-                    // A periodic service's next call.
-                    began = tokio::time::Instant::now();
+                    // A periodic service's next call, with no streak.
+                    began = None;
                     continue;
                 }
                 if place.is_some_and(|place| place.waits) {
@@ -390,7 +392,7 @@ impl<B: Body> Instance<B> {
                 // A restart in the same poll starts when the run failed: no
                 // clock is read again.
                 if !at_once {
-                    began = tokio::time::Instant::now();
+                    began = Some(tokio::time::Instant::now());
                 }
                 core.restarted(attempt, at_once);
             }
@@ -456,7 +458,7 @@ impl Core {
     fn after_run(
         &self,
         outcome: Outcome,
-        began: tokio::time::Instant,
+        began: Option<tokio::time::Instant>,
         streak: &mut u32,
         place: Option<Place>,
     ) -> Next {
@@ -484,7 +486,7 @@ impl Core {
         }
         // A run that stayed up long enough starts a fresh streak.
         let failed_at = tokio::time::Instant::now();
-        if failed_at.duration_since(began) >= HEALTHY_AFTER {
+        if began.is_some_and(|began| failed_at.duration_since(began) >= HEALTHY_AFTER) {
             *streak = 0;
         }
         *streak = streak.saturating_add(1);
