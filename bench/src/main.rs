@@ -10,10 +10,12 @@
 //!
 //! Every measurement runs in a child process of its own (this binary again,
 //! with the hidden `child` subcommand), so that one scenario's memory never
-//! shows in another's figures. The arms alternate (ours, raw, bare, ours,
-//! raw, bare ...) and the median of the repetitions is reported. `bare` is
+//! shows in another's figures. The arms alternate (ours, raw, bare,
+//! bare-sized, ours, raw ...) and the median of the repetitions is reported. `bare` is
 //! the floor, `tokio::spawn` on one shared token, and runs only in the
-//! scenarios that scale with N (start, memory, shutdown).
+//! scenarios that scale with N (start, memory, shutdown). `bare-sized` runs
+//! where bare does: bare's task with its future padded to the size of ours',
+//! so that its tokio task cell is as large as ours'.
 
 mod scenarios;
 mod soak;
@@ -42,7 +44,9 @@ usage:
       (default 7), and prints the medians and the ratios ours/raw. start,
       memory and shutdown also run bare (tokio::spawn on one shared token,
       no restarts), with the ratio ours/bare: their targets are against
-      bare at MAX; the restarts' against raw's respawn loop (p50).
+      bare at MAX; the restarts' against raw's respawn loop (p50). They
+      also run bare-sized (bare, its task future padded to the size of
+      ours').
       --smoke is `--services 2000 --reps 1`. --restarts (restart latency)
       defaults to MAX clamped to 1,000..=10,000; --jobs (blocking) to 10,000.
       Scenarios: start, memory, shutdown, snapshot, restart-panic,
@@ -145,8 +149,8 @@ fn child(args: &[String]) -> Result<ExitCode, String> {
     }
     let scenario = scenario.ok_or("child needs --scenario")?;
     let arm = arm.ok_or("child needs --arm")?;
-    if arm == Arm::Bare && !scenario.has_bare() {
-        return Err(format!("{} has no bare arm", scenario.name()));
+    if !scenario.has_arm(arm) {
+        return Err(format!("{} has no {arm} arm", scenario.name()));
     }
     let measurement = scenarios::run(scenario, arm, n, sizes);
     let line = serde_json::to_string(&measurement).map_err(|e| e.to_string())?;
@@ -292,6 +296,10 @@ struct Summary {
     /// shutdown only).
     #[serde(skip_serializing_if = "Option::is_none")]
     bare: Option<ArmSummary>,
+    /// Bare with its task future padded to the size of ours': the floor for
+    /// a task cell as large as ours' (start, memory and shutdown only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sized: Option<ArmSummary>,
     /// ours / raw.
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio: Option<f64>,
@@ -429,7 +437,7 @@ fn bench(options: Options) -> ExitCode {
         if scenario == Scenario::Allocs {
             // Counting is deterministic: one run per arm, at 10,000 (or less).
             let n = options.max.min(10_000);
-            for arm in [Arm::Ours, Arm::Raw, Arm::Bare] {
+            for arm in Arm::ALL {
                 match run_child(scenario, arm, n, options.sizes) {
                     Ok(m) => allocs.push(m),
                     Err(e) => return fail(&e),
@@ -444,14 +452,10 @@ fn bench(options: Options) -> ExitCode {
         } else {
             vec![options.sizes.restarts]
         };
-        let arms: Vec<Arm> = [
-            Some(Arm::Ours),
-            scenario.has_raw().then_some(Arm::Raw),
-            scenario.has_bare().then_some(Arm::Bare),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let arms: Vec<Arm> = Arm::ALL
+            .into_iter()
+            .filter(|&arm| scenario.has_arm(arm))
+            .collect();
         for n in ns {
             let mut got: BTreeMap<Arm, Vec<Measurement>> = BTreeMap::new();
             for rep in 1..=options.reps {
@@ -459,7 +463,7 @@ fn bench(options: Options) -> ExitCode {
                     match run_child(scenario, arm, n, options.sizes) {
                         Ok(m) => {
                             eprintln!(
-                                "  {:<14} n={:<8} rep {rep}/{} {arm:<4} {}",
+                                "  {:<14} n={:<8} rep {rep}/{} {arm:<10} {}",
                                 scenario.name(),
                                 n,
                                 options.reps,
@@ -515,6 +519,7 @@ fn summarise(
     let ours = ArmSummary::of(got.get(&Arm::Ours).map_or(&[][..], Vec::as_slice));
     let raw = got.get(&Arm::Raw).map(|m| ArmSummary::of(m));
     let bare = got.get(&Arm::Bare).map(|m| ArmSummary::of(m));
+    let sized = got.get(&Arm::BareSized).map(|m| ArmSummary::of(m));
     let unit = got
         .values()
         .flatten()
@@ -548,6 +553,7 @@ fn summarise(
         ours,
         raw,
         bare,
+        sized,
         ratio,
         ratio_bare,
         ratio_p99,
