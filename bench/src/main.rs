@@ -15,7 +15,8 @@
 //! the floor, `tokio::spawn` on one shared token, and runs only in the
 //! scenarios that scale with N (start, memory, shutdown). `bare-sized` runs
 //! where bare does: bare's task with its future padded to the size of ours',
-//! so that its tokio task cell is as large as ours'.
+//! so that its tokio task cell is as large as ours'; it has a small table of
+//! its own at the largest N, and the allocation probe checks the two cells.
 
 mod scenarios;
 mod soak;
@@ -46,7 +47,7 @@ usage:
       no restarts), with the ratio ours/bare: their targets are against
       bare at MAX; the restarts' against raw's respawn loop (p50). They
       also run bare-sized (bare, its task future padded to the size of
-      ours').
+      ours'), reported in a table of its own at MAX.
       --smoke is `--services 2000 --reps 1`. --restarts (restart latency)
       defaults to MAX clamped to 1,000..=10,000; --jobs (blocking) to 10,000.
       Scenarios: start, memory, shutdown, snapshot, restart-panic,
@@ -676,6 +677,7 @@ fn render(report: &Report) -> String {
             s.target.as_deref().unwrap_or("-"),
         );
     }
+    render_sized(report, &mut out);
     if !report.growth.is_empty() {
         let _ = writeln!(
             out,
@@ -749,12 +751,14 @@ fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "\nfuture sizes (size_of_val): the idle body {} (ours) / {} (raw); ours (spawn_fn) keeps it inside its task \
-             (a TaskDescriptor would box it per run as {}); raw's whole per-task future (restart loop, body, sleep inline) is {}; bare's whole task future is {}",
+             (a TaskDescriptor would box it per run as {}); raw's whole per-task future (restart loop, body, sleep inline) is {}; bare's whole task future is {}, \
+             bare-sized's (padded) {}",
             size(Arm::Ours, "user_future_bytes"),
             size(Arm::Raw, "user_future_bytes"),
             size(Arm::Ours, "boxed_run_future_bytes"),
             size(Arm::Raw, "task_future_bytes"),
             size(Arm::Bare, "task_future_bytes"),
+            size(Arm::BareSized, "task_future_bytes"),
         );
     }
     let _ = writeln!(
@@ -765,4 +769,136 @@ fn render(report: &Report) -> String {
         report.wall_seconds
     );
     out
+}
+
+/// The size of `arm`'s tokio task cell, read from the allocation probe: the
+/// most frequent size at start that is a multiple of 128 (the cell's
+/// alignment) and was allocated at least once per task. `None` when the
+/// probe did not run or shows no such size.
+fn cell_bytes(allocs: &[Measurement], arm: Arm) -> Option<u64> {
+    let m = allocs.iter().find(|m| m.arm == arm)?;
+    let report = m.start_allocs.as_ref()?;
+    report
+        .by_size
+        .iter()
+        .find(|&&(size, count)| size > 0 && size % 128 == 0 && count as usize >= m.n)
+        .map(|&(size, _)| size)
+}
+
+/// The table of bare-sized against bare and ours at the largest N, with the
+/// task cells the allocation probe found for ours and bare-sized.
+fn render_sized(report: &Report, out: &mut String) {
+    use std::fmt::Write as _;
+    let Some(&largest) = report.counts.last() else {
+        return;
+    };
+    let rows: Vec<&Summary> = report
+        .results
+        .iter()
+        .filter(|s| s.n == largest && s.sized.is_some())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let future = report
+        .allocs
+        .iter()
+        .find(|m| m.arm == Arm::BareSized)
+        .and_then(|m| m.extra.get("task_future_bytes"))
+        .map_or(String::new(), |b| format!(" ({b:.0} B)"));
+    let _ = writeln!(
+        out,
+        "\nbare-sized is bare's task with its future padded to the size of ours' task future{future}, \
+         so that its tokio task cell is as large as ours': the floor for a task of that size."
+    );
+    let ours_cell = cell_bytes(&report.allocs, Arm::Ours);
+    let sized_cell = cell_bytes(&report.allocs, Arm::BareSized);
+    let cell = |c: Option<u64>| c.map_or("?".to_string(), |b| format!("{b} B"));
+    match (ours_cell, sized_cell) {
+        (Some(a), Some(b)) if a == b => {
+            let _ = writeln!(
+                out,
+                "Task cells (allocation probe): ours {a} B, bare-sized {b} B."
+            );
+        }
+        (None, None) if report.allocs.is_empty() => {
+            let _ = writeln!(
+                out,
+                "Task cells not checked: the allocation probe (allocs) did not run."
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "\n**warning: the task cells differ (allocation probe): ours {}, bare-sized {}; \
+                 bare-sized no longer matches ours, change PAD in bench/src/scenarios.rs.**",
+                cell(ours_cell),
+                cell(sized_cell)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n| at N = {} | bare | bare-sized | ours | bare-sized/bare | ours/bare-sized |",
+        thousands(largest as u64)
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for s in rows {
+        let Some(sized) = &s.sized else { continue };
+        let ratio = |a: f64, b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}", a / b));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            s.scenario.name(),
+            s.bare
+                .as_ref()
+                .map_or("-".to_string(), |b| show(s.scenario, b.median)),
+            show(s.scenario, sized.median),
+            show(s.scenario, s.ours.median),
+            ratio(sized.median, s.bare.as_ref().map(|b| b.median)),
+            ratio(s.ours.median, Some(sized.median)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::AllocReport;
+
+    #[test]
+    fn arm_names_round_trip() {
+        for arm in Arm::ALL {
+            assert_eq!(Arm::parse(&arm.to_string()), Some(arm));
+            let json = serde_json::to_string(&arm).expect("an arm serialises");
+            assert_eq!(json, format!("\"{arm}\""));
+        }
+        assert!(Scenario::Start.has_arm(Arm::BareSized));
+        assert!(Scenario::Allocs.has_arm(Arm::BareSized));
+        assert!(!Scenario::Snapshot.has_arm(Arm::BareSized));
+        assert!(!Scenario::RestartErr.has_arm(Arm::BareSized));
+    }
+
+    #[test]
+    fn cell_is_the_per_task_multiple_of_128() {
+        let probe = |arm, by_size: Vec<(u64, u64)>| {
+            let json = serde_json::json!({
+                "scenario": "allocs", "arm": arm, "n": 1000, "value": 1.0, "unit": "allocs/svc",
+            });
+            let mut m: Measurement = serde_json::from_value(json).expect("a measurement");
+            m.start_allocs = Some(AllocReport {
+                allocs: 0,
+                bytes: 0,
+                by_size,
+            });
+            m
+        };
+        let allocs = [
+            probe("ours", vec![(56, 2000), (384, 1000), (2048, 10)]),
+            probe("bare-sized", vec![(2048, 999), (256, 1000)]),
+        ];
+        assert_eq!(cell_bytes(&allocs, Arm::Ours), Some(384));
+        assert_eq!(cell_bytes(&allocs, Arm::BareSized), Some(256));
+        assert_eq!(cell_bytes(&allocs, Arm::Bare), None);
+    }
 }
