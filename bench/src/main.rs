@@ -10,10 +10,13 @@
 //!
 //! Every measurement runs in a child process of its own (this binary again,
 //! with the hidden `child` subcommand), so that one scenario's memory never
-//! shows in another's figures. The arms alternate (ours, raw, bare, ours,
-//! raw, bare ...) and the median of the repetitions is reported. `bare` is
+//! shows in another's figures. The arms alternate (ours, raw, bare,
+//! bare-sized, ours, raw ...) and the median of the repetitions is reported. `bare` is
 //! the floor, `tokio::spawn` on one shared token, and runs only in the
-//! scenarios that scale with N (start, memory, shutdown).
+//! scenarios that scale with N (start, memory, shutdown). `bare-sized` runs
+//! where bare does: bare's task with its future padded to the size of ours',
+//! so that its tokio task cell is as large as ours'; it has a small table of
+//! its own at the largest N, and the allocation probe checks the two cells.
 
 mod scenarios;
 mod soak;
@@ -42,7 +45,9 @@ usage:
       (default 7), and prints the medians and the ratios ours/raw. start,
       memory and shutdown also run bare (tokio::spawn on one shared token,
       no restarts), with the ratio ours/bare: their targets are against
-      bare at MAX; the restarts' against raw's respawn loop (p50).
+      bare at MAX; the restarts' against raw's respawn loop (p50). They
+      also run bare-sized (bare, its task future padded to the size of
+      ours'), reported in a table of its own at MAX.
       --smoke is `--services 2000 --reps 1`. --restarts (restart latency)
       defaults to MAX clamped to 1,000..=10,000; --jobs (blocking) to 10,000.
       Scenarios: start, memory, shutdown, snapshot, restart-panic,
@@ -145,8 +150,8 @@ fn child(args: &[String]) -> Result<ExitCode, String> {
     }
     let scenario = scenario.ok_or("child needs --scenario")?;
     let arm = arm.ok_or("child needs --arm")?;
-    if arm == Arm::Bare && !scenario.has_bare() {
-        return Err(format!("{} has no bare arm", scenario.name()));
+    if !scenario.has_arm(arm) {
+        return Err(format!("{} has no {arm} arm", scenario.name()));
     }
     let measurement = scenarios::run(scenario, arm, n, sizes);
     let line = serde_json::to_string(&measurement).map_err(|e| e.to_string())?;
@@ -292,6 +297,10 @@ struct Summary {
     /// shutdown only).
     #[serde(skip_serializing_if = "Option::is_none")]
     bare: Option<ArmSummary>,
+    /// Bare with its task future padded to the size of ours': the floor for
+    /// a task cell as large as ours' (start, memory and shutdown only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sized: Option<ArmSummary>,
     /// ours / raw.
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio: Option<f64>,
@@ -429,7 +438,7 @@ fn bench(options: Options) -> ExitCode {
         if scenario == Scenario::Allocs {
             // Counting is deterministic: one run per arm, at 10,000 (or less).
             let n = options.max.min(10_000);
-            for arm in [Arm::Ours, Arm::Raw, Arm::Bare] {
+            for arm in Arm::ALL {
                 match run_child(scenario, arm, n, options.sizes) {
                     Ok(m) => allocs.push(m),
                     Err(e) => return fail(&e),
@@ -444,14 +453,10 @@ fn bench(options: Options) -> ExitCode {
         } else {
             vec![options.sizes.restarts]
         };
-        let arms: Vec<Arm> = [
-            Some(Arm::Ours),
-            scenario.has_raw().then_some(Arm::Raw),
-            scenario.has_bare().then_some(Arm::Bare),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let arms: Vec<Arm> = Arm::ALL
+            .into_iter()
+            .filter(|&arm| scenario.has_arm(arm))
+            .collect();
         for n in ns {
             let mut got: BTreeMap<Arm, Vec<Measurement>> = BTreeMap::new();
             for rep in 1..=options.reps {
@@ -459,7 +464,7 @@ fn bench(options: Options) -> ExitCode {
                     match run_child(scenario, arm, n, options.sizes) {
                         Ok(m) => {
                             eprintln!(
-                                "  {:<14} n={:<8} rep {rep}/{} {arm:<4} {}",
+                                "  {:<14} n={:<8} rep {rep}/{} {arm:<10} {}",
                                 scenario.name(),
                                 n,
                                 options.reps,
@@ -515,6 +520,7 @@ fn summarise(
     let ours = ArmSummary::of(got.get(&Arm::Ours).map_or(&[][..], Vec::as_slice));
     let raw = got.get(&Arm::Raw).map(|m| ArmSummary::of(m));
     let bare = got.get(&Arm::Bare).map(|m| ArmSummary::of(m));
+    let sized = got.get(&Arm::BareSized).map(|m| ArmSummary::of(m));
     let unit = got
         .values()
         .flatten()
@@ -548,6 +554,7 @@ fn summarise(
         ours,
         raw,
         bare,
+        sized,
         ratio,
         ratio_bare,
         ratio_p99,
@@ -670,6 +677,7 @@ fn render(report: &Report) -> String {
             s.target.as_deref().unwrap_or("-"),
         );
     }
+    render_sized(report, &mut out);
     if !report.growth.is_empty() {
         let _ = writeln!(
             out,
@@ -743,12 +751,14 @@ fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "\nfuture sizes (size_of_val): the idle body {} (ours) / {} (raw); ours (spawn_fn) keeps it inside its task \
-             (a TaskDescriptor would box it per run as {}); raw's whole per-task future (restart loop, body, sleep inline) is {}; bare's whole task future is {}",
+             (a TaskDescriptor would box it per run as {}); raw's whole per-task future (restart loop, body, sleep inline) is {}; bare's whole task future is {}, \
+             bare-sized's (padded) {}",
             size(Arm::Ours, "user_future_bytes"),
             size(Arm::Raw, "user_future_bytes"),
             size(Arm::Ours, "boxed_run_future_bytes"),
             size(Arm::Raw, "task_future_bytes"),
             size(Arm::Bare, "task_future_bytes"),
+            size(Arm::BareSized, "task_future_bytes"),
         );
     }
     let _ = writeln!(
@@ -759,4 +769,136 @@ fn render(report: &Report) -> String {
         report.wall_seconds
     );
     out
+}
+
+/// The size of `arm`'s tokio task cell, read from the allocation probe: the
+/// most frequent size at start that is a multiple of 128 (the cell's
+/// alignment) and was allocated at least once per task. `None` when the
+/// probe did not run or shows no such size.
+fn cell_bytes(allocs: &[Measurement], arm: Arm) -> Option<u64> {
+    let m = allocs.iter().find(|m| m.arm == arm)?;
+    let report = m.start_allocs.as_ref()?;
+    report
+        .by_size
+        .iter()
+        .find(|&&(size, count)| size > 0 && size % 128 == 0 && count as usize >= m.n)
+        .map(|&(size, _)| size)
+}
+
+/// The table of bare-sized against bare and ours at the largest N, with the
+/// task cells the allocation probe found for ours and bare-sized.
+fn render_sized(report: &Report, out: &mut String) {
+    use std::fmt::Write as _;
+    let Some(&largest) = report.counts.last() else {
+        return;
+    };
+    let rows: Vec<&Summary> = report
+        .results
+        .iter()
+        .filter(|s| s.n == largest && s.sized.is_some())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let future = report
+        .allocs
+        .iter()
+        .find(|m| m.arm == Arm::BareSized)
+        .and_then(|m| m.extra.get("task_future_bytes"))
+        .map_or(String::new(), |b| format!(" ({b:.0} B)"));
+    let _ = writeln!(
+        out,
+        "\nbare-sized is bare's task with its future padded to the size of ours' task future{future}, \
+         so that its tokio task cell is as large as ours': the floor for a task of that size."
+    );
+    let ours_cell = cell_bytes(&report.allocs, Arm::Ours);
+    let sized_cell = cell_bytes(&report.allocs, Arm::BareSized);
+    let cell = |c: Option<u64>| c.map_or("?".to_string(), |b| format!("{b} B"));
+    match (ours_cell, sized_cell) {
+        (Some(a), Some(b)) if a == b => {
+            let _ = writeln!(
+                out,
+                "Task cells (allocation probe): ours {a} B, bare-sized {b} B."
+            );
+        }
+        (None, None) if report.allocs.is_empty() => {
+            let _ = writeln!(
+                out,
+                "Task cells not checked: the allocation probe (allocs) did not run."
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "\n**warning: the task cells differ (allocation probe): ours {}, bare-sized {}; \
+                 bare-sized no longer matches ours, change PAD in bench/src/scenarios.rs.**",
+                cell(ours_cell),
+                cell(sized_cell)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n| at N = {} | bare | bare-sized | ours | bare-sized/bare | ours/bare-sized |",
+        thousands(largest as u64)
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for s in rows {
+        let Some(sized) = &s.sized else { continue };
+        let ratio = |a: f64, b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}", a / b));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            s.scenario.name(),
+            s.bare
+                .as_ref()
+                .map_or("-".to_string(), |b| show(s.scenario, b.median)),
+            show(s.scenario, sized.median),
+            show(s.scenario, s.ours.median),
+            ratio(sized.median, s.bare.as_ref().map(|b| b.median)),
+            ratio(s.ours.median, Some(sized.median)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::AllocReport;
+
+    #[test]
+    fn arm_names_round_trip() {
+        for arm in Arm::ALL {
+            assert_eq!(Arm::parse(&arm.to_string()), Some(arm));
+            let json = serde_json::to_string(&arm).expect("an arm serialises");
+            assert_eq!(json, format!("\"{arm}\""));
+        }
+        assert!(Scenario::Start.has_arm(Arm::BareSized));
+        assert!(Scenario::Allocs.has_arm(Arm::BareSized));
+        assert!(!Scenario::Snapshot.has_arm(Arm::BareSized));
+        assert!(!Scenario::RestartErr.has_arm(Arm::BareSized));
+    }
+
+    #[test]
+    fn cell_is_the_per_task_multiple_of_128() {
+        let probe = |arm, by_size: Vec<(u64, u64)>| {
+            let json = serde_json::json!({
+                "scenario": "allocs", "arm": arm, "n": 1000, "value": 1.0, "unit": "allocs/svc",
+            });
+            let mut m: Measurement = serde_json::from_value(json).expect("a measurement");
+            m.start_allocs = Some(AllocReport {
+                allocs: 0,
+                bytes: 0,
+                by_size,
+            });
+            m
+        };
+        let allocs = [
+            probe("ours", vec![(56, 2000), (384, 1000), (2048, 10)]),
+            probe("bare-sized", vec![(2048, 999), (256, 1000)]),
+        ];
+        assert_eq!(cell_bytes(&allocs, Arm::Ours), Some(384));
+        assert_eq!(cell_bytes(&allocs, Arm::BareSized), Some(256));
+        assert_eq!(cell_bytes(&allocs, Arm::Bare), None);
+    }
 }

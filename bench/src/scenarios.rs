@@ -3,6 +3,9 @@
 //! scenarios that scale with N (start, memory, shutdown) have a third arm,
 //! `bare`: the cheapest thing a user can write, `tokio::spawn` of a future
 //! waiting on one shared token, no supervision at all. It is the floor.
+//! A fourth arm, `bare-sized`, runs where bare does: bare's task with its
+//! future padded to the size of ours' task future, so that its tokio task
+//! cell is as large as ours'. It is the floor for a task of that size.
 //!
 //! Each call here runs inside a child process of its own (see `main.rs`), on a
 //! fresh multi-threaded runtime with two workers, and returns one
@@ -43,16 +46,27 @@ pub(crate) enum Arm {
     Raw,
     /// `tokio::spawn` and one shared `CancellationToken`, no restarts.
     Bare,
+    /// Bare, its task future padded to the size of ours' (see [`PAD`]).
+    #[serde(rename = "bare-sized")]
+    BareSized,
 }
 
 impl Arm {
+    pub(crate) const ALL: [Arm; 4] = [Arm::Ours, Arm::Raw, Arm::Bare, Arm::BareSized];
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "ours" => Some(Arm::Ours),
             "raw" => Some(Arm::Raw),
             "bare" => Some(Arm::Bare),
+            "bare-sized" => Some(Arm::BareSized),
             _ => None,
         }
+    }
+
+    /// Bare or bare-sized: a plain `tokio::spawn`, no supervision.
+    pub(crate) fn is_bare(self) -> bool {
+        matches!(self, Arm::Bare | Arm::BareSized)
     }
 }
 
@@ -62,6 +76,7 @@ impl fmt::Display for Arm {
             Arm::Ours => "ours",
             Arm::Raw => "raw",
             Arm::Bare => "bare",
+            Arm::BareSized => "bare-sized",
         })
     }
 }
@@ -140,6 +155,16 @@ impl Scenario {
             Scenario::Start | Scenario::Memory | Scenario::Shutdown | Scenario::Allocs
         )
     }
+
+    /// Whether `arm` runs in this scenario: ours everywhere, raw where
+    /// [`Scenario::has_raw`], bare and bare-sized where [`Scenario::has_bare`].
+    pub(crate) fn has_arm(self, arm: Arm) -> bool {
+        match arm {
+            Arm::Ours => true,
+            Arm::Raw => self.has_raw(),
+            Arm::Bare | Arm::BareSized => self.has_bare(),
+        }
+    }
 }
 
 /// One child's result: the headline `value` in `unit`, and supporting figures.
@@ -197,12 +222,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime can be built")
 }
 
-/// Runs one scenario in one arm. The bare arm only exists where
-/// [`Scenario::has_bare`] says so.
+/// Runs one scenario in one arm, where [`Scenario::has_arm`] says it exists.
 pub(crate) fn run(scenario: Scenario, arm: Arm, n: usize, sizes: Sizes) -> Measurement {
     assert!(
-        arm != Arm::Bare || scenario.has_bare(),
-        "{} has no bare arm",
+        scenario.has_arm(arm),
+        "{} has no {arm} arm",
         scenario.name()
     );
     // Every arm sees the same panic handling: no backtrace capture, no output.
@@ -216,15 +240,15 @@ pub(crate) fn run(scenario: Scenario, arm: Arm, n: usize, sizes: Sizes) -> Measu
             (Scenario::Memory, Arm::Raw) => raw_memory(n).await,
             (Scenario::Shutdown, Arm::Ours) => ours_shutdown(n).await,
             (Scenario::Shutdown, Arm::Raw) => raw_shutdown(n).await,
-            (Scenario::Start, Arm::Bare) => bare_start(n).await,
-            (Scenario::Memory, Arm::Bare) => bare_memory(n).await,
-            (Scenario::Shutdown, Arm::Bare) => bare_shutdown(n).await,
+            (Scenario::Start, Arm::Bare | Arm::BareSized) => bare_start(arm, n).await,
+            (Scenario::Memory, Arm::Bare | Arm::BareSized) => bare_memory(arm, n).await,
+            (Scenario::Shutdown, Arm::Bare | Arm::BareSized) => bare_shutdown(arm, n).await,
             (Scenario::Snapshot, _) => ours_snapshot(n).await,
             (Scenario::RestartPanic, _) => restart(arm, Failure::Panic, sizes.restarts).await,
             (Scenario::RestartErr, _) => restart(arm, Failure::Err, sizes.restarts).await,
             (Scenario::Blocking, Arm::Ours) => ours_blocking(sizes.jobs).await,
             (Scenario::Blocking, Arm::Raw) => raw_blocking(sizes.jobs).await,
-            (Scenario::Blocking, Arm::Bare) => unreachable!("checked above"),
+            (Scenario::Blocking, Arm::Bare | Arm::BareSized) => unreachable!("checked above"),
             (Scenario::Allocs, _) => allocs(arm, n, sizes.restarts.min(1000)).await,
         }
     });
@@ -630,36 +654,81 @@ async fn bare_idle(token: CancellationToken, arrivals: &'static Arrivals) {
     token.cancelled().await;
 }
 
+/// Bytes of padding in a bare-sized task's future. Chosen so that the tokio
+/// task cell (128-byte aligned, about 104 bytes plus the future) is as large
+/// as ours' — 384 B for a future of 153 to 280 B — with the future itself
+/// close to ours' per-service task future (272 B). The allocation probe
+/// reports both cells and the report warns when they differ.
+const PAD: usize = 144;
+
+/// What a bare-sized task runs: bare's task, with [`PAD`] bytes kept alive
+/// beside it for as long as it waits.
+async fn bare_sized_idle(token: CancellationToken, arrivals: &'static Arrivals) {
+    let pad = [0u8; PAD];
+    bare_idle(token, arrivals).await;
+    black_box(&pad);
+}
+
+/// Spawns `n` tasks running `idle` on the shared token; keeps their handles.
+fn spawn_on_token<F>(
+    token: &CancellationToken,
+    arrivals: &'static Arrivals,
+    n: usize,
+    idle: impl Fn(CancellationToken, &'static Arrivals) -> F,
+) -> Vec<JoinHandle<()>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        handles.push(tokio::spawn(idle(token.clone(), arrivals)));
+    }
+    handles
+}
+
 fn spawn_bare(
     token: &CancellationToken,
     arrivals: &'static Arrivals,
     n: usize,
 ) -> Vec<JoinHandle<()>> {
-    let mut handles = Vec::with_capacity(n);
-    for _ in 0..n {
-        handles.push(tokio::spawn(bare_idle(token.clone(), arrivals)));
+    spawn_on_token(token, arrivals, n, bare_idle)
+}
+
+fn spawn_bare_sized(
+    token: &CancellationToken,
+    arrivals: &'static Arrivals,
+    n: usize,
+) -> Vec<JoinHandle<()>> {
+    spawn_on_token(token, arrivals, n, bare_sized_idle)
+}
+
+/// How `arm`, bare or bare-sized, spawns its tasks.
+fn bare_spawn(arm: Arm) -> SpawnArm<()> {
+    match arm {
+        Arm::Bare => spawn_bare,
+        Arm::BareSized => spawn_bare_sized,
+        Arm::Ours | Arm::Raw => unreachable!("{arm} is not a bare arm"),
     }
-    handles
 }
 
-async fn bare_start(n: usize) -> Measurement {
-    let (_token, _handles, took) = tokio_started(n, spawn_bare).await;
-    per_service(Scenario::Start, Arm::Bare, n, took)
+async fn bare_start(arm: Arm, n: usize) -> Measurement {
+    let (_token, _handles, took) = tokio_started(n, bare_spawn(arm)).await;
+    per_service(Scenario::Start, arm, n, took)
 }
 
-async fn bare_memory(n: usize) -> Measurement {
-    tokio_memory(Arm::Bare, n, spawn_bare).await
+async fn bare_memory(arm: Arm, n: usize) -> Measurement {
+    tokio_memory(arm, n, bare_spawn(arm)).await
 }
 
-/// Shutdown, bare: cancel the token, then await every handle.
-async fn bare_shutdown(n: usize) -> Measurement {
-    let (token, handles, _) = tokio_started(n, spawn_bare).await;
+/// Shutdown, bare or bare-sized: cancel the token, then await every handle.
+async fn bare_shutdown(arm: Arm, n: usize) -> Measurement {
+    let (token, handles, _) = tokio_started(n, bare_spawn(arm)).await;
     let began = Instant::now();
     token.cancel();
     for handle in handles {
         handle.await.expect("an idle task ends cleanly");
     }
-    per_service(Scenario::Shutdown, Arm::Bare, n, began.elapsed())
+    per_service(Scenario::Shutdown, arm, n, began.elapsed())
 }
 
 // ---------------------------------------------------------------------------
@@ -784,7 +853,7 @@ async fn run_probe(arm: Arm, probe: &'static RestartProbe) -> Duration {
             handle.await.expect("the probe task ends");
             took
         }
-        Arm::Bare => unreachable!("bare has no restart loop to time"),
+        Arm::Bare | Arm::BareSized => unreachable!("bare has no restart loop to time"),
     }
 }
 
@@ -809,13 +878,13 @@ async fn restart(arm: Arm, failure: Failure, restarts: usize) -> Measurement {
 
 // ---------------------------------------------------------------------------
 // The allocation probe: what starting one idle service allocates, and what one
-// `Err` restart allocates. The bare arm has only the start (and its task's
-// future size).
+// `Err` restart allocates. The bare arms have only the start (and their
+// task's future size).
 
 async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
     let arrivals = Arrivals::leak(n);
-    if arm == Arm::Bare {
-        return bare_allocs(arrivals, n).await;
+    if arm.is_bare() {
+        return bare_allocs(arm, arrivals, n).await;
     }
     let start_report = match arm {
         Arm::Ours => {
@@ -842,7 +911,7 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
             }
             report
         }
-        Arm::Bare => unreachable!("handled above"),
+        Arm::Bare | Arm::BareSized => unreachable!("handled above"),
     };
     let probe = RestartProbe::leak(restarts, Failure::Err);
     let counter = AllocCounter::start();
@@ -854,7 +923,7 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
         match arm {
             Arm::Ours => ours_blocking(jobs).await,
             Arm::Raw => raw_blocking(jobs).await,
-            Arm::Bare => unreachable!("handled above"),
+            Arm::Bare | Arm::BareSized => unreachable!("handled above"),
         }
     };
     blocking_jobs(100).await;
@@ -893,7 +962,7 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
                 ),
             ]
         }
-        Arm::Bare => unreachable!("handled above"),
+        Arm::Bare | Arm::BareSized => unreachable!("handled above"),
     };
     let mut m = Measurement::new(
         Scenario::Allocs,
@@ -916,22 +985,25 @@ async fn allocs(arm: Arm, n: usize, restarts: usize) -> Measurement {
     m
 }
 
-/// The bare arm's allocation probe: what `tokio::spawn` of one idle task
-/// allocates, and the size of that task's whole future.
-async fn bare_allocs(arrivals: &'static Arrivals, n: usize) -> Measurement {
+/// The allocation probe of bare or bare-sized: what `tokio::spawn` of one
+/// idle task allocates, and the size of that task's whole future.
+async fn bare_allocs(arm: Arm, arrivals: &'static Arrivals, n: usize) -> Measurement {
     let token = CancellationToken::new();
     let counter = AllocCounter::start();
-    let handles = spawn_bare(&token, arrivals, n);
+    let handles = bare_spawn(arm)(&token, arrivals, n);
     arrivals.all_arrived().await;
     let report = counter.stop();
     token.cancel();
     for handle in handles {
         handle.await.expect("an idle task ends cleanly");
     }
-    let task_future = size_of_val(&bare_idle(token, arrivals));
+    let task_future = match arm {
+        Arm::BareSized => size_of_val(&bare_sized_idle(token, arrivals)),
+        _ => size_of_val(&bare_idle(token, arrivals)),
+    };
     let per = report.allocs as f64 / n.max(1) as f64;
     let bytes = report.bytes as f64 / n.max(1) as f64;
-    let mut m = Measurement::new(Scenario::Allocs, Arm::Bare, n, per, "allocs/svc")
+    let mut m = Measurement::new(Scenario::Allocs, arm, n, per, "allocs/svc")
         .with("bytes_per_service", bytes)
         .with("task_future_bytes", task_future as f64);
     m.start_allocs = Some(report);
@@ -963,4 +1035,21 @@ fn blocking(arm: Arm, jobs: usize, took: Duration) -> Measurement {
     )
     .with("total_ns", total)
     .with("jobs_per_sec", jobs as f64 / took.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tokio task cell is 128-byte aligned and holds about 104 bytes
+    /// besides the future: a future of 153 to 280 bytes gets ours' 384-byte
+    /// cell. (The allocation probe checks the cells themselves.)
+    #[test]
+    fn padded_future_is_in_ours_cell_size() {
+        let arrivals = Arrivals::leak(0);
+        let bare = size_of_val(&bare_idle(CancellationToken::new(), arrivals));
+        let sized = size_of_val(&bare_sized_idle(CancellationToken::new(), arrivals));
+        assert!(sized >= bare + PAD, "{sized} < {bare} + {PAD}");
+        assert!((153..=280).contains(&sized), "{sized}");
+    }
 }
