@@ -49,6 +49,7 @@
 //! bits. An evicted slot is in no chain of the index, and is never ringed.
 
 use std::any::Any;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock, Weak};
@@ -236,21 +237,49 @@ impl Table {
     /// The row for `name`, created at the end when the name is new. How a
     /// registration finds its row: a finished row found again is running
     /// again, and leaves the ring.
+    ///
+    /// The index is probed once: a new name's entry is written where the
+    /// lookup ended, for the position the row is about to take.
     pub(crate) fn row_for(&mut self, name: &Arc<str>, make: impl FnOnce() -> Row) -> RowRef {
         let hash = self.hash(name);
-        if let Some(row) = self.find(hash, name) {
-            self.unring(row.position());
-            return row;
-        }
-        let at = self.push(make());
+        let at = self.next_position();
         // Past 4 billion positions the chain links saturate; lookups stay
         // correct for the names indexed before.
-        let previous = self
-            .index
-            .insert(hash, u32::try_from(at).unwrap_or(NONE))
-            .unwrap_or(NONE);
+        let link = u32::try_from(at).unwrap_or(NONE);
+        let previous = match self.index.entry(hash) {
+            Entry::Occupied(mut entry) => {
+                let head = *entry.get();
+                if let Some(found) = chain_find(&self.blocks, &self.same_hash, head, name) {
+                    self.unring(found);
+                    return self.row_ref(found);
+                }
+                entry.insert(link);
+                head
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(link);
+                NONE
+            }
+        };
+        let pushed = self.push(make());
+        debug_assert_eq!(pushed, at, "next_position foretells push");
         self.same_hash[at] = previous;
         self.row_ref(at)
+    }
+
+    /// The position the next [`Table::push`] takes.
+    fn next_position(&self) -> usize {
+        let id = match self.order.last() {
+            Some(&id) if self.blocks[id as usize].used < BLOCK => {
+                return id as usize * BLOCK + self.blocks[id as usize].used;
+            }
+            _ => self
+                .free
+                .last()
+                .copied()
+                .unwrap_or_else(|| u32::try_from(self.blocks.len()).unwrap_or(NONE)),
+        };
+        id as usize * BLOCK
     }
 
     /// Appends a row (not indexed); returns its position.
@@ -324,15 +353,8 @@ impl Table {
     }
 
     fn find(&self, hash: NameHash, name: &str) -> Option<RowRef> {
-        let mut at = *self.index.get(&hash)?;
-        while at != NONE {
-            let row = self.row_ref(at as usize);
-            if *row.name == *name {
-                return Some(row);
-            }
-            at = self.same_hash[at as usize];
-        }
-        None
+        let head = *self.index.get(&hash)?;
+        chain_find(&self.blocks, &self.same_hash, head, name).map(|at| self.row_ref(at))
     }
 
     /// Every row not evicted, in order of first start.
@@ -532,6 +554,25 @@ fn is_live(blocks: &[Slab], at: usize, instance: InstanceId) -> bool {
         .as_ref()
         .and_then(|block| block.rows[at % BLOCK].get())
         .is_some_and(|row| row.finished_instance() == Some(instance))
+}
+
+/// The position of the row named `name` in the chain of equal hashes that
+/// starts at `head`. (A function of the fields it reads, so that the index
+/// can stay borrowed meanwhile.)
+fn chain_find(blocks: &[Slab], same_hash: &[u32], head: u32, name: &str) -> Option<usize> {
+    let mut at = head;
+    while at != NONE {
+        let at_usize = at as usize;
+        let row = blocks[at_usize / BLOCK]
+            .block
+            .as_deref()
+            .and_then(|block| block.rows[at_usize % BLOCK].get());
+        if row.is_some_and(|row| *row.name == *name) {
+            return Some(at_usize);
+        }
+        at = same_hash[at_usize];
+    }
+    None
 }
 
 /// A hasher for keys that already are hashes.
