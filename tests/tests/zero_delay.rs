@@ -69,6 +69,24 @@ fn spawn_tight_loop(sup: &Supervisor, name: &str) -> (TaskHandle, Arc<AtomicU64>
     (handle, runs)
 }
 
+/// A supervisor with `name` failing in a tight loop, which has run at least
+/// once.
+async fn running_tight_loop(name: &str) -> (Supervisor, TaskHandle, Arc<AtomicU64>) {
+    let sup = start_empty();
+    let (handle, runs) = spawn_tight_loop(&sup, name);
+    let_others_run(2).await;
+    assert!(runs.load(Ordering::SeqCst) >= 1, "the loop has run");
+    (sup, handle, runs)
+}
+
+/// Asserts that the loop counted by `runs` makes no run any more, after
+/// `why`.
+async fn assert_no_more_runs(runs: &AtomicU64, why: &str) {
+    let before = runs.load(Ordering::SeqCst);
+    let_others_run(10).await;
+    assert_eq!(runs.load(Ordering::SeqCst), before, "no run after {why}");
+}
+
 /// Lets the other tasks of this runtime run `times` times.
 async fn let_others_run(times: usize) {
     for _ in 0..times {
@@ -108,21 +126,12 @@ fn a_tight_failing_loop_leaves_its_worker_to_the_others() {
 #[test]
 fn an_abort_ends_a_tight_failing_loop() {
     on_one_worker(|| async {
-        let sup = start_empty();
-        let (handle, runs) = spawn_tight_loop(&sup, "zd-abort");
-        let_others_run(2).await;
-        assert!(runs.load(Ordering::SeqCst) >= 1);
+        let (sup, handle, runs) = running_tight_loop("zd-abort").await;
         assert!(handle.abort(), "the loop was still active");
         assert_eq!(status(&sup, "zd-abort"), Status::Aborted, "{sup}");
-        // The aborted task makes no run any more.
+        // The aborted task makes no run any more (once the abort landed).
         let_others_run(2).await;
-        let after_abort = runs.load(Ordering::SeqCst);
-        let_others_run(10).await;
-        assert_eq!(
-            runs.load(Ordering::SeqCst),
-            after_abort,
-            "no run after the abort"
-        );
+        assert_no_more_runs(&runs, "the abort").await;
         assert_eq!(sup.active_count(), 0);
         assert!(sup.shutdown(Duration::from_secs(5)).await.is_ok());
     });
@@ -131,20 +140,11 @@ fn an_abort_ends_a_tight_failing_loop() {
 #[test]
 fn a_shutdown_ends_a_tight_failing_loop() {
     on_one_worker(|| async {
-        let sup = start_empty();
-        let (_handle, runs) = spawn_tight_loop(&sup, "zd-shutdown");
-        let_others_run(2).await;
-        assert!(runs.load(Ordering::SeqCst) >= 1);
+        let (sup, _handle, runs) = running_tight_loop("zd-shutdown").await;
         // Within the grace period: the loop ends by itself, nothing is aborted.
         let result = sup.shutdown(Duration::from_secs(3600)).await;
         assert_eq!(sup.active_count(), 0, "{sup}");
-        let after = runs.load(Ordering::SeqCst);
-        let_others_run(10).await;
-        assert_eq!(
-            runs.load(Ordering::SeqCst),
-            after,
-            "no run after the shutdown"
-        );
+        assert_no_more_runs(&runs, "the shutdown").await;
         // A run that failed once shutdown had begun ends `Failed` (and is
         // reported); one stopped between two runs ends `Stopped`.
         match status(&sup, "zd-shutdown") {
