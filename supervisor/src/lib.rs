@@ -559,9 +559,9 @@ pub use crate::task::{BlockingSpawner, TaskDescriptor, TaskHandle};
 /// MAX is an integer literal from `0` to `u32::MAX` (`0` never restarts).
 /// BASE is a duration string: `"0s"`, `"250ms"`, `"2s"`, `"1m 30s"` (with
 /// `"0s"` a failed run starts again at once: see
-/// [`RestartPolicy::Backoff`]). A failure is a panic or an `Err`; returning `Ok` (or `()`) is never
-/// restarted. [`RestartPolicy`] is the same choice for tasks spawned at run
-/// time.
+/// [`RestartPolicy::Backoff`]). A failure is a panic or an `Err`; returning
+/// `Ok` (or `()`) is never restarted. [`RestartPolicy`] is the same choice
+/// for tasks spawned at run time.
 ///
 /// # Function forms
 ///
