@@ -418,28 +418,28 @@ impl Core {
     /// Waits `delay` before the next run.
     async fn pause(&self, delay: Duration) -> Paused {
         let shared = self.lease.shared();
-        let paused = if delay.is_zero() {
-            // Restart at once. The task goes back to the scheduler only when
-            // its cooperative budget is spent (tokio's 128 units per poll),
-            // so a service failing in a tight loop still lets the others on
-            // its worker run and sees an abort, without a trip through the
-            // scheduler on every restart.
-            let mut budget = std::pin::pin!(tokio::task::consume_budget());
-            let mut paused = Paused::AtOnce;
-            std::future::poll_fn(|cx| {
-                let poll = budget.as_mut().poll(cx);
-                if poll.is_pending() {
-                    paused = Paused::Waited;
-                }
-                poll
-            })
-            .await;
-            paused
-        } else if Box::pin(wait_backoff(shared, delay)).await {
-            Paused::Waited
-        } else {
-            return Paused::Stopping;
-        };
+        if !delay.is_zero() {
+            return if Box::pin(wait_backoff(shared, delay)).await {
+                Paused::Waited
+            } else {
+                Paused::Stopping
+            };
+        }
+        // Restart at once. The task goes back to the scheduler only when its
+        // cooperative budget is spent (tokio's 128 units per poll), so a
+        // service failing in a tight loop still lets the others on its
+        // worker run and sees an abort, without a trip through the
+        // scheduler on every restart.
+        let mut budget = std::pin::pin!(tokio::task::consume_budget());
+        let mut paused = Paused::AtOnce;
+        std::future::poll_fn(|cx| {
+            let poll = budget.as_mut().poll(cx);
+            if poll.is_pending() {
+                paused = Paused::Waited;
+            }
+            poll
+        })
+        .await;
         if shared.is_stopping() {
             Paused::Stopping
         } else {
